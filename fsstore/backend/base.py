@@ -1,0 +1,80 @@
+"""The storage contract shared by all backends."""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+__all__ = ["Backend", "Entry"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A stored key with its size in bytes and modification time (seconds since the epoch)."""
+
+    key: str
+    size: int
+    mtime: float
+
+
+class Backend(abc.ABC):
+    """Byte storage for one store.
+
+    Implementations guarantee:
+
+    * :meth:`create` publishes all of ``data`` or nothing, never replaces an existing key,
+      and has made the bytes durable when it returns True.
+    * :meth:`read` of a key returns exactly what was created.
+    * :meth:`replace` swaps a small mutable document atomically.
+    """
+
+    url: str
+
+    @abc.abstractmethod
+    def read(self, key: str) -> bytes:
+        """Return the bytes at ``key``; FileNotFoundError if absent."""
+
+    @abc.abstractmethod
+    def open(self, key: str) -> BinaryIO:
+        """Open ``key`` for streaming reads; FileNotFoundError if absent."""
+
+    @abc.abstractmethod
+    def create(self, key: str, data: bytes, *, readonly: bool = True) -> bool:
+        """Atomically create ``key`` holding ``data``; False (and no change) if it exists."""
+
+    @abc.abstractmethod
+    def create_from_file(self, key: str, path: str, *, readonly: bool = True) -> bool:
+        """Like :meth:`create`, streaming the content of a local file."""
+
+    @abc.abstractmethod
+    def replace(self, key: str, data: bytes) -> None:
+        """Atomically set ``key`` to ``data``, replacing any previous value."""
+
+    @abc.abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` exists."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str, *, temporary: bool = False) -> Iterator[Entry]:
+        """Every key under the folder ``prefix``, recursively, in no particular order.
+
+        Temporary files of writes in progress are left out unless ``temporary`` is True.
+        """
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove ``key``; no error if it is already gone."""
+
+    def lock(self, name: str, timeout: float) -> contextlib.AbstractContextManager[object]:
+        """A lock that narrows contention between writers; correctness never depends on it.
+
+        The default does nothing: backends without locks rely on exclusive :meth:`create`.
+        """
+        return contextlib.nullcontext()
+
+    def local_path(self, key: str) -> str | None:
+        """The key's path on the local file system, when there is one."""
+        return None

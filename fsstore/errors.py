@@ -1,0 +1,149 @@
+"""Exceptions raised by fsstore.
+
+Every error derives from :class:`FsstoreError`; each leaf also derives from the builtin it
+resembles, so ``except FileNotFoundError`` keeps working for callers that do not know fsstore.
+Messages say what happened, to which path or hash, and what to do next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AmbiguousReferenceError",
+    "CorruptObjectError",
+    "DuplicateColumnError",
+    "EmptyFeatureSetError",
+    "FsstoreError",
+    "IndexConflictError",
+    "IndexCorruptError",
+    "InvalidDtypeError",
+    "InvalidInputError",
+    "InvalidItypeError",
+    "InvalidMemberError",
+    "InvalidNameError",
+    "LockTimeoutError",
+    "ReferenceNotFoundError",
+    "StorageError",
+    "StoreExistsError",
+    "StoreFormatError",
+    "StoreNotFoundError",
+    "UnsupportedFileError",
+]
+
+
+def preview(values: Sequence[object], limit: int = 5) -> str:
+    """Render the first few values of a list for an error message."""
+    shown = ", ".join(repr(value) for value in values[:limit])
+    more = len(values) - limit
+    return f"{shown}, ... ({more} more)" if more > 0 else shown
+
+
+class FsstoreError(Exception):
+    """Root of every error raised by fsstore."""
+
+
+class InvalidInputError(FsstoreError, ValueError):
+    """Input that cannot become a feature set; nothing was stored."""
+
+
+class EmptyFeatureSetError(InvalidInputError):
+    """A feature set needs at least one member."""
+
+
+class InvalidMemberError(InvalidInputError):
+    """Members that are missing, not strings, or contain control characters."""
+
+    def __init__(self, message: str, values: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.values = list(values)
+
+
+class DuplicateColumnError(InvalidInputError):
+    """A table has two columns with the same name."""
+
+    def __init__(self, message: str, columns: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.columns = list(columns)
+
+
+class InvalidDtypeError(InvalidInputError):
+    """A dtype that fsstore does not know how to record."""
+
+
+class InvalidNameError(InvalidInputError):
+    """A set name that is empty, too long, or contains separators or control characters."""
+
+
+class InvalidItypeError(InvalidInputError):
+    """An itype that is not of the form ``Registry.field``."""
+
+
+class UnsupportedFileError(InvalidInputError):
+    """A file whose format or layout fsstore cannot read members from."""
+
+
+class ReferenceNotFoundError(FsstoreError, KeyError):
+    """No set matches a name or hash prefix."""
+
+    def __init__(self, message: str, ref: str = "") -> None:
+        super().__init__(message)
+        self.ref = ref
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; a message reads better without quotes.
+        return str(self.args[0])
+
+
+class AmbiguousReferenceError(FsstoreError, LookupError):
+    """A hash prefix matches more than one set."""
+
+    def __init__(self, message: str, ref: str = "", candidates: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.ref = ref
+        self.candidates = list(candidates)
+
+
+class CorruptObjectError(FsstoreError, ValueError):
+    """A stored object whose content does not match its hash, or cannot be parsed."""
+
+    def __init__(self, message: str, path: str = "", expected: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.expected = expected
+
+
+class StoreNotFoundError(FsstoreError, FileNotFoundError):
+    """No store at the given path, and none found upward from the current folder."""
+
+
+class StoreExistsError(FsstoreError, FileExistsError):
+    """``init`` found something that is not an fsstore store where it was asked to create one."""
+
+
+class StoreFormatError(FsstoreError, ValueError):
+    """A store written in a layout version this fsstore does not read."""
+
+
+class IndexCorruptError(FsstoreError, ValueError):
+    """The index cannot be read as a consistent whole."""
+
+
+class IndexConflictError(FsstoreError, RuntimeError):
+    """Writers kept committing to the index faster than this writer could retry."""
+
+
+class LockTimeoutError(FsstoreError, TimeoutError):
+    """The store's write lock could not be taken in time."""
+
+    def __init__(self, message: str, lock_path: str = "") -> None:
+        super().__init__(message)
+        self.lock_path = lock_path
+
+
+class StorageError(FsstoreError, OSError):
+    """The file system refused a write (disk full, quota, I/O error, permissions)."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path

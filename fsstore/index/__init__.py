@@ -1,0 +1,6 @@
+"""The index: names, registries and datasets mapped to hashes, as a history of events."""
+
+from fsstore.index.events import KINDS, Event, EventKind
+from fsstore.index.index import COMPACT_AFTER, Index, Layout, View
+
+__all__ = ["COMPACT_AFTER", "KINDS", "Event", "EventKind", "Index", "Layout", "View"]

@@ -1,0 +1,376 @@
+"""The index: an append-only history of events, readable without a lock.
+
+Layout (all under ``index/`` of the store):
+
+* ``journal/<seq>.json``: one file per commit, created exclusively (see ``journal``);
+* ``runs/<first>-<last>-<token>/``: sorted Parquet snapshots of commit ranges (see ``runs``).
+
+A writer takes the lock, reads the head (the last commit number), and creates the commit
+``head + 1``. Creation is exclusive, so even if the lock does nothing (NFS without lock
+support) two writers cannot both own a number: the loser re-reads and retries. Every
+``COMPACT_AFTER`` commits, the writer folds the journal into a run and merges runs of
+similar size, so a commit costs the same however long the history is and a reader parses
+at most ``COMPACT_AFTER`` small files plus a few sorted Parquet files.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fsstore.backend import Backend
+from fsstore.errors import FsstoreError, IndexConflictError, IndexCorruptError
+from fsstore.index.events import KINDS, Event, EventKind, events_to_table, format_time, now
+from fsstore.index.journal import (
+    JOURNAL_PREFIX,
+    Commit,
+    commit_key,
+    decode_commit,
+    encode_commit,
+    parse_commit_key,
+)
+from fsstore.index.runs import Run, list_runs, project, read_projection, write_run
+
+__all__ = ["COMPACT_AFTER", "LOCK_KEY", "MERGE_FACTOR", "Index", "Layout", "View"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+COMPACT_AFTER: Final = 64
+"""Journal commits that trigger a compaction into a run."""
+MERGE_FACTOR: Final = 4
+"""Two adjacent runs are merged when the older is at most this many times the newer."""
+LOCK_KEY: Final = "index/lock"
+_MAX_COMMIT_ATTEMPTS: Final = 100
+_MAX_READ_ATTEMPTS: Final = 20
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run or a journal commit, by the commit numbers it covers."""
+
+    first: int
+    last: int
+    run: Run | None = None
+    commit_seq: int | None = None
+
+
+@dataclass(frozen=True)
+class RunPart:
+    """A run read from commit ``start`` on (later than its first when runs overlap)."""
+
+    run: Run
+    start: int
+
+
+@dataclass
+class Layout:
+    """What a reader combines: parts of runs and journal commits covering 1..head."""
+
+    runs: list[RunPart]
+    commits: list[Commit]
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def head(self) -> int:
+        last_commit = self.commits[-1].seq if self.commits else 0
+        last_run = max((part.run.last for part in self.runs), default=0)
+        return max(last_commit, last_run)
+
+
+class View:
+    """The index as of one layout: lookups and whole tables of events."""
+
+    def __init__(self, backend: Backend, layout: Layout) -> None:
+        self.backend = backend
+        self.layout = layout
+        self._journal_tables: dict[str, pa.Table] = {}
+
+    @property
+    def head(self) -> int:
+        return self.layout.head
+
+    def table(self, kind: str) -> pa.Table:
+        """Every event of a kind, in commit order."""
+        spec = KINDS[kind]
+        parts = [_from_start(read_projection(self.backend, part.run, spec, spec.main), part)
+                 for part in self.layout.runs if part.run.rows.get(kind)]
+        parts.append(self._journal_table(spec))
+        return _in_order(pa.concat_tables(parts))
+
+    def find(self, kind: str, column: str, value: str) -> pa.Table:
+        """Events of a kind whose ``column`` equals ``value``, in commit order."""
+        return self._lookup(kind, column, value, None)
+
+    def find_prefix(self, kind: str, column: str, prefix: str) -> pa.Table:
+        """Events of a kind whose ``column`` starts with ``prefix``, in commit order."""
+        return self._lookup(kind, column, prefix, prefix + "\U0010ffff")
+
+    def _lookup(self, kind: str, column: str, low: str, high: str | None) -> pa.Table:
+        spec = KINDS[kind]
+        projection = next(p for p in spec.projections if p.sort_by[0] == column)
+        parts = [_from_start(read_projection(self.backend, part.run, spec, projection, column,
+                                             low, high), part)
+                 for part in self.layout.runs if part.run.rows.get(kind)]
+        journal = project(self._journal_table(spec), projection)
+        values = journal[column].to_pylist()
+        if high is None:
+            keep = [value == low for value in values]
+        else:
+            keep = [value is not None and low <= value < high for value in values]
+        parts.append(journal.filter(pa.array(keep, pa.bool_())))
+        return _in_order(pa.concat_tables(parts))
+
+    def _journal_table(self, spec: EventKind) -> pa.Table:
+        if spec.name not in self._journal_tables:
+            events = [_without_kind(event) for commit in self.layout.commits
+                      for event in commit.events if event.get("kind") == spec.name]
+            self._journal_tables[spec.name] = events_to_table(spec, events)
+        return self._journal_tables[spec.name]
+
+
+class Index:
+    """The history of events of one store.
+
+    Parameters
+    ----------
+    backend
+        Where the store's bytes live.
+    origin
+        The store's id, recorded in every event first committed here.
+    user
+        Recorded as the author of events committed here.
+    lock_timeout
+        Seconds to wait for the write lock.
+    """
+
+    def __init__(self, backend: Backend, origin: str, user: str, lock_timeout: float) -> None:
+        self.backend = backend
+        self.origin = origin
+        self.user = user
+        self.lock_timeout = lock_timeout
+        self._commits: dict[int, Commit] = {}
+
+    # -- reading --------------------------------------------------------------------------
+
+    def view(self) -> View:
+        """A view of the whole history; takes no lock.
+
+        A view reads lazily, so a compaction may remove a file it still needs; use
+        :meth:`read` to retry on a fresh view when that happens.
+        """
+        return View(self.backend, self.layout())
+
+    def read(self, query: Callable[[View], T]) -> T:
+        """Run ``query`` on a fresh view, again on a newer one if a compaction got between."""
+        for attempt in range(_MAX_READ_ATTEMPTS):
+            try:
+                return query(self.view())
+            except FileNotFoundError:
+                log.debug("index files moved while reading (attempt %d); retrying", attempt + 1)
+                time.sleep(0.001 * (attempt + 1))
+        raise IndexCorruptError(
+            f"the index under {self.backend.url}/index keeps changing while being read; "
+            "retry, and run `fsstore verify` if this persists"
+        )
+
+    def layout(self) -> Layout:
+        """Find the runs and commits that cover the history, retrying past compactions."""
+        for attempt in range(_MAX_READ_ATTEMPTS):
+            try:
+                layout = self._read_layout()
+            except FileNotFoundError:
+                layout = None  # a compaction removed files we had just listed
+            if layout is not None and (not layout.gaps or attempt >= 2):
+                for first, last in layout.gaps:
+                    log.warning("index commits %d..%d are missing; run `fsstore verify`",
+                                first, last)
+                return layout
+            time.sleep(0.001 * (attempt + 1))
+        raise IndexCorruptError(
+            f"the index under {self.backend.url}/index keeps changing while being read; "
+            "retry, and run `fsstore verify` if this persists"
+        )
+
+    def _read_layout(self) -> Layout:
+        runs = list_runs(self.backend)
+        seqs = [parse_commit_key(entry.key) for entry in self.backend.list(JOURNAL_PREFIX)]
+        segments = [Segment(run.first, run.last, run=run) for run in runs]
+        segments += [Segment(seq, seq, commit_seq=seq) for seq in seqs if seq is not None]
+        chosen, gaps = _chain(segments)
+        commits = [self._commit(segment.commit_seq) for segment, _ in chosen
+                   if segment.commit_seq is not None]
+        parts = [RunPart(segment.run, start) for segment, start in chosen
+                 if segment.run is not None]
+        return Layout(parts, commits, gaps)
+
+    def _commit(self, seq: int) -> Commit:
+        cached = self._commits.get(seq)
+        if cached is None:
+            cached = decode_commit(seq, self.backend.read(commit_key(seq)))
+            self._commits[seq] = cached
+        return cached
+
+    # -- writing --------------------------------------------------------------------------
+
+    def commit(self, build: Callable[[View], Sequence[Event]]) -> list[Event]:
+        """Record the events ``build`` returns for the current view, as one commit.
+
+        ``build`` runs under the lock with the latest view; if another writer commits first
+        (possible only when the lock does not exclude), it runs again on the new view.
+        Returns the stamped events, or an empty list if ``build`` had nothing to record.
+        """
+        for attempt in range(_MAX_COMMIT_ATTEMPTS):
+            with self.backend.lock(LOCK_KEY, self.lock_timeout):
+                view = self.view()
+                try:
+                    events = list(build(view))
+                except FileNotFoundError:
+                    continue  # a compaction (by a writer the lock did not stop) got between
+                if not events:
+                    return []
+                seq = view.head + 1
+                stamped = [self._stamp(event, seq, pos) for pos, event in enumerate(events)]
+                if self.backend.create(commit_key(seq), encode_commit(seq, stamped)):
+                    self._commits[seq] = Commit(seq, tuple(stamped))
+                    if len(view.layout.commits) + 1 >= COMPACT_AFTER:
+                        self._compact_quietly()
+                    return stamped
+            log.debug("commit %d was taken by another writer; retrying", seq)
+            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))
+        raise IndexConflictError(
+            f"gave up after {_MAX_COMMIT_ATTEMPTS} attempts to commit to the index of "
+            f"{self.backend.url}: other writers kept committing first; retry later"
+        )
+
+    def _stamp(self, event: Event, seq: int, pos: int) -> Event:
+        if event.get("kind") not in KINDS:
+            raise ValueError(f"unknown event kind {event.get('kind')!r}")
+        stamped = dict(event)
+        stamped["seq"] = seq
+        stamped["pos"] = pos
+        stamped.setdefault("time", format_time(now()))
+        stamped.setdefault("user", self.user)
+        stamped.setdefault("origin", self.origin)
+        stamped.setdefault("oseq", seq)
+        return stamped
+
+    # -- compaction -----------------------------------------------------------------------
+
+    def compact(self) -> Run | None:
+        """Fold the journal into a run and merge runs of similar size.
+
+        Inputs are deleted only after the run that replaces them is published, so every
+        commit is in some visible run or journal file at every instant, even when two
+        compactions run at once.
+        """
+        layout = self.layout()
+        new_run = None
+        covered = max((part.run.last for part in layout.runs), default=0)
+        trailing = [commit for commit in layout.commits if commit.seq > covered]
+        if trailing:
+            first, last = covered + 1, trailing[-1].seq
+            new_run = write_run(self.backend, first, last, _tables_of(trailing))
+            log.debug("compacted commits %d..%d into %s", first, last, new_run.folder)
+            for commit in trailing:
+                self.backend.delete(commit_key(commit.seq))
+        chain = [part.run for part in layout.runs if part.start == part.run.first]
+        if new_run is not None:
+            chain.append(new_run)
+        while (len(chain) >= 2 and chain[-2].last + 1 == chain[-1].first
+               and chain[-2].size <= MERGE_FACTOR * max(chain[-1].size, 1)):
+            merged = self._merge(chain[-2], chain[-1])
+            chain[-2:] = [merged]
+            new_run = merged
+        return new_run
+
+    def _compact_quietly(self) -> None:
+        # The commit has been made; a failed compaction only leaves the journal longer.
+        try:
+            self.compact()
+        except (FsstoreError, OSError) as error:
+            log.warning("index compaction failed (the commit itself succeeded): %s", error)
+
+    def _merge(self, older: Run, newer: Run) -> Run:
+        tables: dict[str, pa.Table] = {}
+        for kind_name in sorted(set(older.rows) | set(newer.rows)):
+            spec = KINDS[kind_name]
+            parts = [read_projection(self.backend, run, spec, spec.main)
+                     for run in (older, newer) if run.rows.get(kind_name)]
+            if parts:
+                tables[kind_name] = pa.concat_tables(parts)
+        merged = write_run(self.backend, older.first, newer.last, tables)
+        log.debug("merged runs %s and %s into %s", older.folder, newer.folder, merged.folder)
+        for run in (older, newer):
+            delete_run(self.backend, run)
+        return merged
+
+
+def delete_run(backend: Backend, run: Run) -> None:
+    """Remove a run, its RUN.json first so that readers stop choosing it at once."""
+    backend.delete(run.key("RUN.json"))
+    for file in run.files:
+        backend.delete(run.key(file))
+
+
+def _chain(segments: list[Segment]) -> tuple[list[tuple[Segment, int]], list[tuple[int, int]]]:
+    """Choose segments covering 1..max, each used from where the previous one ends.
+
+    At each commit number, the segment that contains it and reaches furthest wins (a run
+    over a journal commit on a tie). Overlapping runs, left by compactions that ran at
+    once, are read from the first commit not yet covered. Uncovered ranges are gaps.
+    """
+    chosen: list[tuple[Segment, int]] = []
+    gaps: list[tuple[int, int]] = []
+    following = 1
+    ordered = sorted(segments, key=lambda segment: segment.first)
+    while True:
+        containing = [segment for segment in ordered
+                      if segment.first <= following <= segment.last]
+        if not containing:
+            later = [segment.first for segment in ordered if segment.first > following]
+            if not later:
+                break
+            gaps.append((following, later[0] - 1))
+            following = later[0]
+            continue
+        best = max(containing, key=lambda segment: (segment.last, segment.run is not None))
+        chosen.append((best, following))
+        following = best.last + 1
+    return chosen, gaps
+
+
+def _tables_of(commits: Sequence[Commit]) -> dict[str, pa.Table]:
+    grouped: dict[str, list[Event]] = {}
+    for commit in commits:
+        for event in commit.events:
+            kind = event.get("kind")
+            if kind not in KINDS:
+                raise IndexCorruptError(
+                    f"index commit {commit.seq} holds an event of unknown kind {kind!r}; "
+                    "it was written by a newer fsstore, so upgrade fsstore to read it"
+                )
+            grouped.setdefault(kind, []).append(_without_kind(event))
+    return {kind: events_to_table(KINDS[kind], events) for kind, events in grouped.items()}
+
+
+def _without_kind(event: Event) -> Event:
+    return {key: value for key, value in event.items() if key != "kind"}
+
+
+def _from_start(table: pa.Table, part: RunPart) -> pa.Table:
+    if part.start == part.run.first:
+        return table
+    return table.filter(pc.greater_equal(table["seq"], part.start))
+
+
+def _in_order(table: pa.Table) -> pa.Table:
+    return table.sort_by([("seq", "ascending"), ("pos", "ascending")])

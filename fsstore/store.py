@@ -1,0 +1,357 @@
+"""A store: a folder of immutable manifests and an index, and the operations on it."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+
+from fsstore.backend import Backend, LocalBackend
+from fsstore.canonical import CanonicalSet
+from fsstore.errors import (
+    AmbiguousReferenceError,
+    ReferenceNotFoundError,
+    StoreExistsError,
+    StoreFormatError,
+    StoreNotFoundError,
+)
+from fsstore.featureset import FeatureSet, Provenance
+from fsstore.index import Event, Index, View
+from fsstore.index.events import format_time, now
+from fsstore.lock import DEFAULT_LOCK_TIMEOUT
+from fsstore.manifest import decode_manifest, encode_manifest, manifest_key, read_provenance
+
+__all__ = [
+    "DEFAULT_FOLDER",
+    "ENV_STORE",
+    "ENV_USER",
+    "STORE_FILE",
+    "STORE_VERSION",
+    "SaveOutcome",
+    "Store",
+    "current_user",
+    "default_store",
+    "find_store",
+]
+
+log = logging.getLogger(__name__)
+
+STORE_FILE: Final = "fsstore.json"
+STORE_FORMAT: Final = "fsstore.store"
+STORE_VERSION: Final = 1
+DEFAULT_FOLDER: Final = ".fsstore"
+ENV_STORE: Final = "FSSTORE_DIR"
+ENV_USER: Final = "FSSTORE_USER"
+MIN_PREFIX: Final = 6
+_HEX: Final = re.compile(r"^[0-9a-f]+$")
+
+
+@dataclass(frozen=True)
+class SaveOutcome:
+    """What :meth:`Store.put` did."""
+
+    feature_set: FeatureSet
+    created: bool
+    """A new manifest was written (False: the set was already stored)."""
+    recorded: bool
+    """An index event was recorded (False: the index already said all of it)."""
+    previous: str | None = None
+    """The hash the name pointed at before, if the save moved it."""
+
+
+class Store:
+    """A feature-set store in a folder.
+
+    Parameters
+    ----------
+    location
+        The store folder (the one holding ``fsstore.json``), or a folder that contains a
+        ``.fsstore`` store.
+    lock_timeout
+        Seconds to wait for the write lock before raising
+        :class:`~fsstore.errors.LockTimeoutError`.
+    """
+
+    def __init__(self, location: str | os.PathLike[str], *,
+                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        root = Path(location).expanduser()
+        if not (root / STORE_FILE).is_file() and (root / DEFAULT_FOLDER / STORE_FILE).is_file():
+            root = root / DEFAULT_FOLDER
+        self.config = _read_config(root)
+        self.backend: Backend = LocalBackend(root, shared=bool(self.config.get("shared")))
+        self.root = root.absolute()
+        self.user = current_user()
+        self.index = Index(self.backend, self.config["store_id"], self.user, lock_timeout)
+
+    @classmethod
+    def init(cls, location: str | os.PathLike[str] = DEFAULT_FOLDER, *,
+             shared: bool = False) -> Store:
+        """Create a store at ``location`` (or open the one already there)."""
+        root = Path(location).expanduser()
+        if (root / STORE_FILE).is_file():
+            return cls(root)
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise StoreExistsError(
+                f"{root} exists and is not an empty folder or an fsstore store; "
+                "choose a new or empty folder"
+            )
+        config = {
+            "format": STORE_FORMAT,
+            "version": STORE_VERSION,
+            "store_id": uuid.uuid4().hex,
+            "created_at": format_time(now()),
+            "shared": shared,
+        }
+        backend = LocalBackend(root, shared=shared)
+        backend.replace(STORE_FILE, json.dumps(config, indent=2).encode() + b"\n")
+        log.info("initialised store %s", root)
+        return cls(root)
+
+    @property
+    def store_id(self) -> str:
+        return str(self.config["store_id"])
+
+    # -- saving ---------------------------------------------------------------------------
+
+    def save(self, feature_set: FeatureSet) -> FeatureSet:
+        """Store a set and point its name at it; returns the set with its provenance."""
+        return self.put(feature_set).feature_set
+
+    def put(self, feature_set: FeatureSet) -> SaveOutcome:
+        """Like :meth:`save`, also telling what was written."""
+        hash_hex = feature_set.hash
+        key = manifest_key(hash_hex)
+        created = False
+        provenance = None
+        if not self.backend.exists(key):
+            provenance = Provenance(now(), self.user)
+            data = encode_manifest(feature_set.canonical, provenance)
+            created = self.backend.create(key, data)
+        if not created:
+            provenance = read_provenance(self._manifest_source(key), key)
+        assert provenance is not None
+        previous: list[str | None] = [None]
+
+        def build(view: View) -> list[Event]:
+            history = view.find("set", "hash", hash_hex).to_pylist()
+            if feature_set.name is not None:
+                pointing = view.find("set", "name", feature_set.name).to_pylist()
+                target = pointing[-1]["hash"] if pointing else None
+                previous[0] = target
+                if target == hash_hex and not _new_description(history, feature_set):
+                    return []
+            elif history and not _new_description(history, feature_set):
+                return []
+            return [_set_event(feature_set)]
+
+        recorded = self.index.commit(build)
+        events = self._events_of(hash_hex)
+        updated = events[-1]["time"] if events else None
+        feature_set.provenance = Provenance(provenance.created_at, provenance.created_by,
+                                            updated)
+        moved = previous[0] if previous[0] not in (None, hash_hex) else None
+        log.info("saved %s (%s, %s)", feature_set.uid,
+                 "new manifest" if created else "manifest existed",
+                 "index updated" if recorded else "index unchanged")
+        return SaveOutcome(feature_set, created, bool(recorded), moved)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get(self, ref: str) -> FeatureSet:
+        """The set a name or hash prefix refers to, read and checked against its hash."""
+        hash_hex = self.resolve(ref)
+        key = manifest_key(hash_hex)
+        try:
+            canonical, provenance = decode_manifest(self._manifest_source(key), hash_hex,
+                                                    self._where(key))
+        except FileNotFoundError:
+            raise ReferenceNotFoundError(
+                f"the index knows set {hash_hex[:12]} but its manifest {self._where(key)} is "
+                "missing; run `fsstore verify` to find what else is missing",
+                ref,
+            ) from None
+        return self._feature_set(canonical, provenance, self._events_of(hash_hex), ref)
+
+    def resolve(self, ref: str) -> str:
+        """The full hash for a name, a full hash, or a unique hash prefix of 6+ characters."""
+        if not isinstance(ref, str) or not ref:
+            raise ReferenceNotFoundError("an empty reference names no set", str(ref))
+        return self.index.read(lambda view: self._resolve(view, ref))
+
+    def _resolve(self, view: View, ref: str) -> str:
+        pointing = view.find("set", "name", ref).to_pylist()
+        if pointing:
+            return str(pointing[-1]["hash"])
+        lowered = ref.lower()
+        if _HEX.match(lowered) and len(lowered) >= MIN_PREFIX:
+            matches = sorted(set(view.find_prefix("set", "hash", lowered)["hash"].to_pylist()))
+            if len(matches) == 1:
+                return str(matches[0])
+            if len(matches) > 1:
+                shown = ", ".join(match[:12] for match in matches[:5])
+                raise AmbiguousReferenceError(
+                    f"hash prefix {ref!r} matches {len(matches)} sets ({shown}); "
+                    "give more characters",
+                    ref,
+                    matches,
+                )
+            if len(lowered) == 64 and self.backend.exists(manifest_key(lowered)):
+                return lowered
+        hint = "" if len(ref) >= MIN_PREFIX or not _HEX.match(lowered) else (
+            f"; hash prefixes need at least {MIN_PREFIX} characters")
+        raise ReferenceNotFoundError(
+            f"no set named {ref!r} and no hash starting with it{hint}; "
+            "run `fsstore ls` to see what is stored",
+            ref,
+        )
+
+    def sets(self) -> pd.DataFrame:
+        """One row per stored set: hash, uid, itype, type, ordered, n, current names, times."""
+        events = self.index.read(lambda view: view.table("set")).to_pandas()
+        columns = ["uid", "hash", "names", "itype", "registry", "type", "ordered", "n",
+                   "created_at", "updated_at"]
+        if events.empty:
+            return pd.DataFrame(columns=columns)
+        current = _current_names(events)
+        grouped = events.groupby("hash", sort=False)
+        rows = grouped.agg(itype=("itype", "first"), type=("dtype", "first"),
+                           ordered=("ordered", "first"), n=("n", "first"),
+                           created_at=("time", "first"), updated_at=("time", "last"),
+                           order=("seq", "first")).reset_index()
+        rows["names"] = [sorted(current.get(value, [])) for value in rows["hash"]]
+        rows["uid"] = rows["hash"].str[:16]
+        rows["registry"] = rows["itype"].str.rpartition(".")[0]
+        rows = rows.sort_values("order", kind="stable").reset_index(drop=True)
+        return pd.DataFrame(rows[columns])
+
+    def history(self, name: str) -> pd.DataFrame:
+        """Every event of a name, oldest first: where it pointed, when and by whom."""
+        events = self.index.read(lambda view: view.find("set", "name", name)).to_pandas()
+        if events.empty:
+            raise ReferenceNotFoundError(f"no set was ever named {name!r}", name)
+        return pd.DataFrame(events[["seq", "time", "user", "hash", "n", "itype"]])
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _events_of(self, hash_hex: str) -> list[Event]:
+        table = self.index.read(lambda view: view.find("set", "hash", hash_hex))
+        return list(table.to_pylist())
+
+    def _feature_set(self, canonical: CanonicalSet, provenance: Provenance,
+                     events: Sequence[Event], ref: str) -> FeatureSet:
+        feature_set = FeatureSet.__new__(FeatureSet)
+        feature_set._canonical = canonical
+        names = [event["name"] for event in events if event.get("name")]
+        feature_set.name = ref if ref in names else (names[-1] if names else None)
+        descriptions = [event["description"] for event in events if event.get("description")]
+        feature_set.description = descriptions[-1] if descriptions else None
+        feature_set.report = None
+        updated = events[-1]["time"] if events else None
+        feature_set.provenance = Provenance(provenance.created_at, provenance.created_by,
+                                            updated)
+        return feature_set
+
+    def _manifest_source(self, key: str) -> Any:
+        path = self.backend.local_path(key)
+        return path if path is not None else self.backend.read(key)
+
+    def _where(self, key: str) -> str:
+        return self.backend.local_path(key) or f"{self.backend.url}/{key}"
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+
+def find_store(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The nearest ``.fsstore`` store folder from ``start`` (default: cwd) upward."""
+    folder = Path(start or os.getcwd()).absolute()
+    for candidate in (folder, *folder.parents):
+        if (candidate / DEFAULT_FOLDER / STORE_FILE).is_file():
+            return candidate / DEFAULT_FOLDER
+    return None
+
+
+def default_store(**options: Any) -> Store:
+    """The store named by ``FSSTORE_DIR``, else the nearest ``.fsstore`` folder upward."""
+    configured = os.environ.get(ENV_STORE)
+    if configured:
+        return Store(configured, **options)
+    found = find_store()
+    if found is None:
+        raise StoreNotFoundError(
+            f"no fsstore store in {os.getcwd()} or any parent folder; run `fsstore init` "
+            f"to create one here, or point {ENV_STORE} or --store at one"
+        )
+    return Store(found, **options)
+
+
+def current_user() -> str:
+    """``FSSTORE_USER`` if set, else the operating-system user."""
+    configured = os.environ.get(ENV_USER)
+    if configured:
+        return configured
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def _read_config(root: Path) -> dict[str, Any]:
+    path = root / STORE_FILE
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise StoreNotFoundError(
+            f"{root} is not an fsstore store (no {STORE_FILE}); run `fsstore init {root}` "
+            "to create one"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise StoreFormatError(f"cannot read {path}: {error}") from None
+    if not isinstance(config, dict) or config.get("format") != STORE_FORMAT:
+        raise StoreFormatError(f"{path} is not an fsstore store description")
+    version = config.get("version")
+    if not isinstance(version, int) or version > STORE_VERSION:
+        raise StoreFormatError(
+            f"{root} uses store layout version {version}, newer than this fsstore reads "
+            f"({STORE_VERSION}); upgrade fsstore"
+        )
+    return config
+
+
+def _set_event(feature_set: FeatureSet) -> Event:
+    return {
+        "kind": "set",
+        "hash": feature_set.hash,
+        "itype": feature_set.itype,
+        "dtype": feature_set.type,
+        "ordered": feature_set.ordered,
+        "n": feature_set.n,
+        "name": feature_set.name,
+        "description": feature_set.description,
+    }
+
+
+def _new_description(history: Sequence[Event], feature_set: FeatureSet) -> bool:
+    if feature_set.description is None:
+        return False
+    known = [event["description"] for event in history if event.get("description")]
+    return not known or known[-1] != feature_set.description
+
+
+def _current_names(events: pd.DataFrame) -> dict[str, list[str]]:
+    named = events[events["name"].notna()]
+    latest = named.drop_duplicates("name", keep="last")
+    current: dict[str, list[str]] = {}
+    for name, hash_hex in zip(latest["name"], latest["hash"], strict=True):
+        current.setdefault(hash_hex, []).append(name)
+    return current
+

@@ -1,0 +1,178 @@
+"""Building feature sets: the lamindb-style constructors, dtypes from pandas, bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fsstore import (
+    DuplicateColumnError,
+    EmptyFeatureSetError,
+    Feature,
+    FeatureSet,
+    InvalidDtypeError,
+    InvalidMemberError,
+    InvalidNameError,
+)
+
+
+def test_seed_dataframe_gives_three_features_with_their_dtypes() -> None:
+    df = pd.DataFrame({"feat1": [1, 2], "feat2": [3.1, 4.2], "feat3": ["a", "b"]})
+    feature_set = FeatureSet.from_df(df, name="seed")
+    assert feature_set.n == 3
+    assert feature_set.itype == "Feature.name"
+    assert feature_set.registry == "Feature"
+    assert feature_set.type is None
+    assert dict(zip(feature_set.members["name"], feature_set.members["dtype"], strict=True)) == {
+        "feat1": "int", "feat2": "float", "feat3": "str"}
+
+
+def test_seed_from_values_gives_a_feature_set_of_two() -> None:
+    feature_set = FeatureSet.from_values(["feat1", "feat2"])
+    assert feature_set.n == 2
+    assert feature_set.member_names == ("feat1", "feat2")
+    assert feature_set.itype == "Feature.name"
+    assert len(feature_set.uid) == 16
+    assert feature_set.hash.startswith(feature_set.uid)
+
+
+def test_feature_records_and_names_build_the_same_set_as_from_df() -> None:
+    df = pd.DataFrame({"feat1": [1], "feat2": [0.5]})
+    by_records = FeatureSet([Feature("feat2", "float"), Feature("feat1", "int")])
+    assert by_records == FeatureSet.from_df(df)
+
+
+def test_from_values_type_applies_to_every_feature() -> None:
+    feature_set = FeatureSet.from_values(["a", "b"], type=float)
+    assert set(feature_set.members["dtype"]) == {"float"}
+
+
+def test_a_gene_set_carries_its_set_level_type() -> None:
+    genes = FeatureSet.from_values(["CD8A", "CD4"], field="Gene.symbol", type="number")
+    assert genes.type == "num"
+    assert genes.registry == "Gene"
+    assert genes.field == "symbol"
+    assert genes.created_at is None  # not stored yet
+
+
+PANDAS_DTYPES = [
+    (pd.Series([1, 2], dtype=dtype), "int")
+    for dtype in ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                  "Int8", "Int64", "UInt32"]
+] + [
+    (pd.Series([1.5, 2.0], dtype=dtype), "float") for dtype in ["float16", "float32",
+                                                                  "float64", "Float64"]
+] + [
+    (pd.Series([True, False]), "bool"),
+    (pd.Series([True, None], dtype="boolean"), "bool"),
+    (pd.Series(["a", None], dtype="string"), "str"),
+    (pd.Series(["a", "b"], dtype=object), "str"),
+    (pd.Series(["a", "b"], dtype="str"), "str"),
+    (pd.Series(["a", "b"], dtype="category"), "cat"),
+    (pd.Series(pd.to_datetime(["2024-01-01", "2024-01-02"])), "datetime"),
+    (pd.Series(pd.to_datetime(["2024-01-01"]).tz_localize("UTC")), "datetime[UTC]"),
+    (pd.Series(pd.to_datetime(["2024-01-01"]).tz_localize("Europe/Berlin")),
+     "datetime[Europe/Berlin]"),
+    (pd.Series(pd.to_timedelta(["1 day", "2 hours"])), "timedelta"),
+    (pd.Series([dt.date(2024, 1, 1)], dtype=object), "date"),
+    (pd.Series([1, None], dtype=object), "int"),
+    (pd.Series(pd.array([1, 2], dtype="int64[pyarrow]")), "int"),
+    (pd.Series(pd.array(["x"], dtype="string[pyarrow]")), "str"),
+]
+
+
+@pytest.mark.parametrize(("series", "expected"), PANDAS_DTYPES,
+                         ids=[f"{s.dtype}->{e}" for s, e in PANDAS_DTYPES])
+def test_from_df_maps_every_pandas_dtype(series: pd.Series, expected: str) -> None:
+    feature_set = FeatureSet.from_df(pd.DataFrame({"column": series}))
+    assert feature_set.features == [Feature("column", expected)]
+
+
+@pytest.mark.parametrize("series", [
+    pd.Series([1 + 2j]),
+    pd.Series([b"bytes"], dtype=object),
+    pd.Series(["a", 1], dtype=object),
+    pd.Series([None, None], dtype=object),
+    pd.Series(pd.period_range("2024-01", periods=2, freq="M")),
+])
+def test_from_df_rejects_dtypes_it_cannot_record(series: pd.Series) -> None:
+    with pytest.raises(InvalidDtypeError, match="column 'column'"):
+        FeatureSet.from_df(pd.DataFrame({"column": series}))
+
+
+def test_duplicate_column_names_are_rejected() -> None:
+    df = pd.DataFrame([[1, 2, 3]], columns=["a", "b", "a"])
+    with pytest.raises(DuplicateColumnError, match="duplicate column names: 'a'") as caught:
+        FeatureSet.from_df(df)
+    assert caught.value.columns == ["a"]
+
+
+def test_integer_column_labels_become_names_and_others_are_rejected() -> None:
+    assert FeatureSet.from_df(pd.DataFrame({1999: [1], 2000: [2]})).member_names == (
+        "1999", "2000")
+    with pytest.raises(InvalidMemberError, match="MultiIndex"):
+        FeatureSet.from_df(pd.DataFrame([[1]], columns=pd.MultiIndex.from_tuples([("a", "b")])))
+
+
+@pytest.mark.parametrize("missing", [None, np.nan, float("nan"), pd.NA, "", "   "])
+def test_missing_values_are_an_error_unless_lenient(missing: object) -> None:
+    values = ["CD8A", missing, "CD4"]
+    with pytest.raises(InvalidMemberError, match=r"1 of 3 values are missing.*strict=False"):
+        FeatureSet.from_values(values, field="Gene.symbol")
+    lenient = FeatureSet.from_values(values, field="Gene.symbol", strict=False)
+    assert lenient.member_names == ("CD4", "CD8A")
+    assert lenient.report is not None
+    assert lenient.report.missing == 1
+
+
+def test_repeats_are_merged_and_reported() -> None:
+    feature_set = FeatureSet.from_values(["A", "B", "A"], field="Gene.symbol")
+    assert feature_set.n == 2
+    assert feature_set.report is not None
+    assert feature_set.report.duplicates == ("A",)
+
+
+def test_an_empty_set_is_rejected() -> None:
+    with pytest.raises(EmptyFeatureSetError, match="at least one member"):
+        FeatureSet.from_values([])
+    with pytest.raises(EmptyFeatureSetError):
+        FeatureSet.from_values([None, ""], strict=False)
+
+
+def test_integer_ids_are_not_silently_turned_into_text() -> None:
+    with pytest.raises(InvalidMemberError, match="not strings: 574405"):
+        FeatureSet.from_values([574405, 574404], field="Gene.ncbi_gene_id")
+
+
+@pytest.mark.parametrize("name", ["a/b", "a\\b", "tab\there", "new\nline", "", " padded",
+                                  "-option", "..", "x" * 256])
+def test_unusable_names_are_rejected(name: str) -> None:
+    with pytest.raises(InvalidNameError):
+        FeatureSet.from_values(["a"], name=name)
+
+
+def test_registry_names_with_separators_are_rejected() -> None:
+    from fsstore import InvalidItypeError
+
+    for itype in ["Ge/ne.symbol", "Gene.sym\nbol", "../Gene.symbol"]:
+        with pytest.raises(InvalidItypeError):
+            FeatureSet.from_values(["a"], field=itype)
+
+
+@pytest.mark.parametrize("dtype", ["integer64", "complex", "foo", 3])
+def test_unknown_dtypes_are_rejected(dtype: object) -> None:
+    with pytest.raises(InvalidDtypeError):
+        Feature("x", dtype)  # type: ignore[arg-type]
+
+
+def test_sets_of_features_have_no_set_level_type() -> None:
+    with pytest.raises(InvalidDtypeError, match="no set-level type"):
+        FeatureSet([Feature("a", "int")], type="float")
+
+
+def test_members_of_other_registries_carry_no_dtype() -> None:
+    with pytest.raises(InvalidDtypeError, match="carry no dtype"):
+        FeatureSet([("CD8A", "int")], itype="Gene.symbol")

@@ -1,0 +1,29 @@
+"""A writer process for concurrency tests: ``python tests/worker.py STORE PREFIX COUNT [nolock]``.
+
+Saves COUNT sets named PREFIX-0 .. PREFIX-(COUNT-1), each with one distinct member, and
+prints the hash of each as soon as its save has returned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+from fsstore import FeatureSet, Store
+from fsstore.backend.local import LocalBackend
+
+
+def main() -> None:
+    store_path, prefix, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    if "nolock" in sys.argv[4:]:
+        # Simulate a file system whose locks silently do nothing (NFS without lockd).
+        LocalBackend.lock = lambda self, name, timeout: contextlib.nullcontext()  # type: ignore[method-assign]
+    store = Store(store_path)
+    for number in range(count):
+        name = f"{prefix}-{number}"
+        saved = store.save(FeatureSet.from_values([name], field="Gene.symbol", name=name))
+        print(saved.hash, flush=True)
+
+
+if __name__ == "__main__":
+    main()
