@@ -1,0 +1,89 @@
+"""The ``fsstore`` command: one group, subcommands in modules by topic.
+
+Errors print one line on standard error and exit non-zero (see ``EXIT_CODES``); ``-v``
+shows what the library logs, ``-vv`` also the traceback of an unexpected error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Final
+
+import click
+
+from fsstore.cli.common import EXIT_CODES, exit_code_of
+from fsstore.cli.sets import add, init, log_command, ls, show
+from fsstore.errors import FsstoreError
+
+__all__ = ["cli", "main"]
+
+EXIT_INTERNAL: Final = 70
+EXIT_INTERRUPTED: Final = 130
+
+_CODES_HELP: Final = "\n".join(
+    f"  {code}   {meaning}" for code, meaning, _ in EXIT_CODES
+)
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 99},
+    epilog="\b\nExit status:\n  0   success\n  1   other fsstore error\n  2   usage error\n"
+    + _CODES_HELP + f"\n  {EXIT_INTERNAL}  unexpected internal error (a bug: please report it)",
+)
+@click.version_option(package_name="fsstore", message="fsstore %(version)s")
+@click.option("-v", "--verbose", count=True, help="Log progress (-v) and debug detail (-vv).")
+@click.pass_context
+def cli(context: click.Context, verbose: int) -> None:
+    """Store feature sets as content-addressed Parquet manifests; no database."""
+    context.obj = {"verbose": verbose}
+    if verbose:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        package_logger = logging.getLogger("fsstore")
+        package_logger.addHandler(handler)
+        package_logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+
+
+for command in (init, add, ls, show, log_command):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status instead of raising."""
+    args = sys.argv[1:] if argv is None else argv
+    verbose = "-vv" in args or args.count("-v") + args.count("--verbose") > 1
+    try:
+        result = cli.main(args=args, prog_name="fsstore", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return int(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_INTERRUPTED
+    except FsstoreError as error:
+        click.echo(f"error: {error}", err=True)
+        return exit_code_of(error)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. `fsstore show x | head`); point stdout
+        # at /dev/null so that the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as error:
+        if verbose:
+            raise
+        click.echo(f"internal error: {type(error).__name__}: {error} "
+                   "(run with -vv for the traceback; please report it)", err=True)
+        return EXIT_INTERNAL
+    return result if isinstance(result, int) else 0
+
+
+def entry_point() -> None:
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""What every command shares: the store and JSON options, output, and exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+import click
+
+from fsstore.errors import (
+    AmbiguousReferenceError,
+    CorruptObjectError,
+    FsstoreError,
+    IndexConflictError,
+    IndexCorruptError,
+    InvalidInputError,
+    LockTimeoutError,
+    ReferenceNotFoundError,
+    StorageError,
+    StoreNotFoundError,
+)
+from fsstore.store import ENV_STORE, Store, default_store
+
+__all__ = [
+    "EXIT_CODES",
+    "emit_json",
+    "exit_code_of",
+    "json_option",
+    "open_store",
+    "print_table",
+    "short",
+    "store_option",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CODES: Final[tuple[tuple[int, str, tuple[type[BaseException], ...]], ...]] = (
+    (3, "not found: no such set, name or store",
+     (ReferenceNotFoundError, AmbiguousReferenceError, StoreNotFoundError)),
+    (4, "invalid input: nothing was stored", (InvalidInputError,)),
+    (5, "integrity: a stored object or the index is damaged",
+     (CorruptObjectError, IndexCorruptError)),
+    (6, "busy: the store lock or index stayed contended", (LockTimeoutError, IndexConflictError)),
+    (7, "storage: the file system refused a write", (StorageError,)),
+)
+"""Exit status by error type; any other fsstore error exits with 1, a usage error with 2."""
+
+SHORT_HASH: Final = 12
+
+
+def exit_code_of(error: FsstoreError) -> int:
+    for code, _, kinds in EXIT_CODES:
+        if isinstance(error, kinds):
+            return code
+    return 1
+
+
+def store_option(function: F) -> F:
+    """``--store PATH`` (or ``FSSTORE_DIR``); default: the nearest ``.fsstore`` upward."""
+    return click.option(
+        "--store", "store_path", envvar=ENV_STORE, metavar="PATH",
+        help=f"Store folder [env {ENV_STORE}; default: nearest .fsstore folder upward].",
+    )(function)
+
+
+def json_option(function: F) -> F:
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print machine-readable JSON instead of text.")(function)
+
+
+def open_store(store_path: str | None) -> Store:
+    return Store(store_path) if store_path else default_store()
+
+
+def short(hash_hex: str) -> str:
+    return hash_hex[:SHORT_HASH]
+
+
+def emit_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=_json_default))
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]],
+                title: str | None = None) -> None:
+    """Render rows as a table on standard output (plain when not a terminal)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns, title=title, box=None, header_style="bold", pad_edge=False)
+    for row in rows:
+        table.add_row(*(_cell(value) for value in row))
+    Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200).print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    return str(value)
+
+
+def format_time(moment: Any) -> str:
+    if hasattr(moment, "to_pydatetime"):
+        moment = moment.to_pydatetime()
+    if isinstance(moment, datetime):
+        return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return "-" if moment is None else str(moment)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot render {type(value).__name__} as JSON")
