@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import pandas as pd
 
-from fsstore.backend import Backend, LocalBackend
+from fsstore.backend import Backend, LocalBackend, open_backend
 from fsstore.canonical import CanonicalSet
 from fsstore.errors import (
     AmbiguousReferenceError,
@@ -81,25 +81,32 @@ class Store:
         :class:`~fsstore.errors.LockTimeoutError`.
     """
 
-    def __init__(self, location: str | os.PathLike[str], *,
+    def __init__(self, location: str | os.PathLike[str] | Backend, *,
                  lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
-        root = Path(location).expanduser()
-        if not (root / STORE_FILE).is_file() and (root / DEFAULT_FOLDER / STORE_FILE).is_file():
-            root = root / DEFAULT_FOLDER
-        self.config = _read_config(root)
-        self.backend: Backend = LocalBackend(root, shared=bool(self.config.get("shared")))
-        self.root = root.absolute()
+        backend = location if isinstance(location, Backend) else _backend_at(location)
+        self.config = _read_config(backend)
+        if isinstance(backend, LocalBackend) and self.config.get("shared"):
+            backend.shared = True
+        self.backend = backend
+        self.location = backend.url
+        self.root: Path | None = backend.root if isinstance(backend, LocalBackend) else None
+        """The store folder, for stores on the local file system (None otherwise)."""
         self.user = current_user()
         self.index = Index(self.backend, self.config["store_id"], self.user, lock_timeout)
 
     @classmethod
-    def init(cls, location: str | os.PathLike[str] = DEFAULT_FOLDER, *,
+    def init(cls, location: str | os.PathLike[str] | Backend = DEFAULT_FOLDER, *,
              shared: bool = False) -> Store:
         """Create a store at ``location`` (or open the one already there)."""
-        root = Path(location).expanduser()
-        if (root / STORE_FILE).is_file():
-            return cls(root)
-        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        if isinstance(location, Backend):
+            backend = location
+        else:
+            backend = open_backend(str(Path(location).expanduser()) if _is_path(location)
+                                   else str(location), shared=shared)
+        if backend.exists(STORE_FILE):
+            return cls(backend)
+        root = Path(backend.url) if isinstance(backend, LocalBackend) else None
+        if root is not None and root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise StoreExistsError(
                 f"{root} exists and is not an empty folder or an fsstore store; "
                 "choose a new or empty folder"
@@ -111,10 +118,11 @@ class Store:
             "created_at": format_time(now()),
             "shared": shared,
         }
-        backend = LocalBackend(root, shared=shared)
-        backend.replace(STORE_FILE, json.dumps(config, indent=2).encode() + b"\n")
-        log.info("initialised store %s", root)
-        return cls(root)
+        # Exclusive: if two processes initialise at once, one config wins and both use it.
+        backend.create(STORE_FILE, json.dumps(config, indent=2).encode() + b"\n",
+                       readonly=False)
+        log.info("initialised store %s", backend.url)
+        return cls(backend)
 
     @property
     def store_id(self) -> str:
@@ -265,10 +273,14 @@ class Store:
         return path if path is not None else self.backend.read(key)
 
     def _where(self, key: str) -> str:
+        return self.where(key)
+
+    def where(self, key: str) -> str:
+        """A key's path on the local file system, or its URL."""
         return self.backend.local_path(key) or f"{self.backend.url}/{key}"
 
     def __repr__(self) -> str:
-        return f"Store({str(self.root)!r})"
+        return f"Store({self.location!r})"
 
 
 def find_store(start: str | os.PathLike[str] | None = None) -> Path | None:
@@ -305,24 +317,38 @@ def current_user() -> str:
         return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
-def _read_config(root: Path) -> dict[str, Any]:
-    path = root / STORE_FILE
+def _is_path(location: str | os.PathLike[str]) -> bool:
+    return not (isinstance(location, str) and "://" in location)
+
+
+def _backend_at(location: str | os.PathLike[str]) -> Backend:
+    """The backend of an existing store; a folder holding ``.fsstore`` means that store."""
+    if not _is_path(location):
+        return open_backend(str(location))
+    root = Path(location).expanduser()
+    if not (root / STORE_FILE).is_file() and (root / DEFAULT_FOLDER / STORE_FILE).is_file():
+        root = root / DEFAULT_FOLDER
+    return LocalBackend(root)
+
+
+def _read_config(backend: Backend) -> dict[str, Any]:
+    where = f"{backend.url}/{STORE_FILE}"
     try:
-        config = json.loads(path.read_text())
+        config = json.loads(backend.read(STORE_FILE))
     except FileNotFoundError:
         raise StoreNotFoundError(
-            f"{root} is not an fsstore store (no {STORE_FILE}); run `fsstore init {root}` "
-            "to create one"
+            f"{backend.url} is not an fsstore store (no {STORE_FILE}); run "
+            f"`fsstore init {backend.url}` to create one"
         ) from None
     except (OSError, ValueError) as error:
-        raise StoreFormatError(f"cannot read {path}: {error}") from None
+        raise StoreFormatError(f"cannot read {where}: {error}") from None
     if not isinstance(config, dict) or config.get("format") != STORE_FORMAT:
-        raise StoreFormatError(f"{path} is not an fsstore store description")
+        raise StoreFormatError(f"{where} is not an fsstore store description")
     version = config.get("version")
     if not isinstance(version, int) or version > STORE_VERSION:
         raise StoreFormatError(
-            f"{root} uses store layout version {version}, newer than this fsstore reads "
-            f"({STORE_VERSION}); upgrade fsstore"
+            f"{backend.url} uses store layout version {version}, newer than this fsstore "
+            f"reads ({STORE_VERSION}); upgrade fsstore"
         )
     return config
 

@@ -10,10 +10,19 @@ from __future__ import annotations
 
 from fsstore.backend.base import Backend, Entry
 from fsstore.backend.local import LocalBackend
+from fsstore.errors import StoreNotFoundError
 
 __all__ = ["Backend", "Entry", "LocalBackend", "open_backend"]
 
 
-def open_backend(location: str) -> Backend:
-    """Return the backend for a folder path (URLs of object stores come later)."""
-    return LocalBackend(location)
+def open_backend(location: str, *, shared: bool = False) -> Backend:
+    """The backend for a folder path or a ``file://`` URL."""
+    scheme, separator, rest = location.partition("://")
+    if not separator:
+        return LocalBackend(location, shared=shared)
+    if scheme == "file":
+        return LocalBackend(rest, shared=shared)
+    raise StoreNotFoundError(
+        f"fsstore cannot open {location!r}: unknown URL scheme {scheme!r}; "
+        "give a folder path"
+    )

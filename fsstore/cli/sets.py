@@ -34,11 +34,11 @@ def init(path: str, shared: bool, as_json: bool) -> None:
     existed = (Path(path) / STORE_FILE).is_file()
     store = Store.init(path, shared=shared)
     if as_json:
-        emit_json({"path": str(store.root), "created": not existed,
+        emit_json({"path": store.location, "created": not existed,
                    "store_id": store.store_id, "shared": bool(store.config.get("shared"))})
         return
     verb = "Reinitialized existing" if existed else "Initialized empty"
-    click.echo(f"{verb} fsstore store in {store.root}")
+    click.echo(f"{verb} fsstore store in {store.location}")
 
 
 @click.command()
@@ -208,5 +208,5 @@ def _summary(store: Store, feature_set: FeatureSet) -> dict[str, Any]:
         "created_by": feature_set.created_by,
         "updated_at": feature_set.updated_at,
         "description": feature_set.description,
-        "manifest": str(store.root / manifest_key(feature_set.hash)),
+        "manifest": store.where(manifest_key(feature_set.hash)),
     }
