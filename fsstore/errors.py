@@ -12,9 +12,12 @@ from collections.abc import Sequence
 __all__ = [
     "AmbiguousReferenceError",
     "CorruptObjectError",
+    "DatasetNotFoundError",
     "DuplicateColumnError",
     "EmptyFeatureSetError",
+    "FileChangedError",
     "FsstoreError",
+    "IncompatibleSetsError",
     "IndexConflictError",
     "IndexCorruptError",
     "InvalidDtypeError",
@@ -22,7 +25,9 @@ __all__ = [
     "InvalidItypeError",
     "InvalidMemberError",
     "InvalidNameError",
+    "InvalidSlotError",
     "LockTimeoutError",
+    "MissingDependencyError",
     "ReferenceNotFoundError",
     "StorageError",
     "StoreExistsError",
@@ -83,6 +88,22 @@ class UnsupportedFileError(InvalidInputError):
     """A file whose format or layout fsstore cannot read members from."""
 
 
+class InvalidSlotError(InvalidInputError):
+    """A slot name that is empty, too long, or not made of letters, digits, ``_.-:``."""
+
+
+class FileChangedError(InvalidInputError):
+    """A dataset file changed while it was being hashed or copied; nothing was recorded."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class IncompatibleSetsError(InvalidInputError):
+    """Sets of different itypes or set-level dtypes cannot be combined."""
+
+
 class ReferenceNotFoundError(FsstoreError, KeyError):
     """No set matches a name or hash prefix."""
 
@@ -93,6 +114,10 @@ class ReferenceNotFoundError(FsstoreError, KeyError):
     def __str__(self) -> str:
         # KeyError quotes its argument; a message reads better without quotes.
         return str(self.args[0])
+
+
+class DatasetNotFoundError(ReferenceNotFoundError):
+    """No dataset matches a name, path or hash prefix."""
 
 
 class AmbiguousReferenceError(FsstoreError, LookupError):
@@ -111,6 +136,10 @@ class CorruptObjectError(FsstoreError, ValueError):
         super().__init__(message)
         self.path = path
         self.expected = expected
+
+
+class MissingDependencyError(FsstoreError, ImportError):
+    """An optional dependency (an extra such as ``fsstore[anndata]``) is not installed."""
 
 
 class StoreNotFoundError(FsstoreError, FileNotFoundError):
