@@ -14,6 +14,8 @@ from typing import Final
 import click
 
 from fsstore.cli.common import EXIT_CODES, exit_code_of
+from fsstore.cli.datasets import datasets_command, export, link_command
+from fsstore.cli.queries import diff_command, find, similar_command
 from fsstore.cli.sets import add, init, log_command, ls, show
 from fsstore.errors import FsstoreError
 
@@ -46,7 +48,8 @@ def cli(context: click.Context, verbose: int) -> None:
         package_logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
-for command in (init, add, ls, show, log_command):
+for command in (init, add, ls, show, log_command, link_command, datasets_command, export, find,
+                similar_command, diff_command):
     cli.add_command(command)
 
 
