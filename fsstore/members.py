@@ -66,6 +66,8 @@ PACK_FORMAT: Final = "fsstore.members.v1"
 PACK_MANIFEST: Final = "PACK.json"
 PACK_AFTER: Final = 64
 """Commits not covered by a pack that make a save pack them."""
+TAIL_MAX: Final = 200_000
+"""Members in the tail beyond which a query packs it (when saves did not)."""
 MERGE_FACTOR: Final = 4
 LOCK_KEY: Final = "derived/lock"
 SETS_FILE: Final = "sets.arrow"
@@ -314,6 +316,7 @@ class _Cache:
     packs: dict[str, Pack] = field(default_factory=dict)
     rejected: set[str] = field(default_factory=set)
     tail: dict[str, tuple[str, pa.Array]] = field(default_factory=dict)
+    tail_pack: tuple[tuple[str, ...], Pack] | None = None
 
 
 _CACHES: dict[str, _Cache] = {}
@@ -431,9 +434,14 @@ def _snapshot(store: Store, use_packs: bool = True) -> MemberSnapshot:
     tail_hashes = [value for value in dict.fromkeys(later["hash"].to_pylist())
                    if value not in in_packs]
     if tail_hashes:
-        packs.append(_tail_pack(store, cache, tail_hashes))
-    if head - covered > 4 * PACK_AFTER and use_packs:
-        keep_current_quietly(store, head)
+        key = tuple(tail_hashes)
+        if cache.tail_pack is None or cache.tail_pack[0] != key:
+            cache.tail_pack = (key, _tail_pack(store, cache, tail_hashes))
+        tail = cache.tail_pack[1]
+        packs.append(tail)
+        if use_packs and (head - covered > 4 * PACK_AFTER or len(tail.set_members) > TAIL_MAX):
+            # Written by a fsstore without this index, or packing failed: catch up now.
+            keep_current_quietly(store, head, force=True)
     return MemberSnapshot(packs, head, len(tail_hashes))
 
 
@@ -476,13 +484,13 @@ def _tail_pack(store: Store, cache: _Cache, hashes: Sequence[str]) -> Pack:
 # -- keeping current ----------------------------------------------------------------------
 
 
-def keep_current_quietly(store: Store, head: int) -> None:
+def keep_current_quietly(store: Store, head: int, *, force: bool = False) -> None:
     """:func:`keep_current` after a commit; a failure only leaves more sets in the tail."""
-    covered = max((info.last for info in chain_of(list_packs(store))), default=0)
-    if head - covered < PACK_AFTER:
-        return
     try:
-        keep_current(store)
+        covered = max((info.last for info in chain_of(list_packs(store))), default=0)
+        if head - covered < PACK_AFTER and not force:
+            return
+        keep_current(store, force=force)
     except (FsstoreError, OSError, pa.ArrowException) as error:
         log.warning("could not update the member index (the save itself succeeded): %s", error)
 
