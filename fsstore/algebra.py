@@ -11,11 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fsstore.canonical import CanonicalSet
 from fsstore.errors import EmptyFeatureSetError, IncompatibleSetsError, preview
 from fsstore.featureset import FeatureSet
 from fsstore.index import View
+from fsstore.names import check_name
 
 if TYPE_CHECKING:
     from fsstore.store import Store
@@ -102,11 +108,12 @@ def union_stored(store: Store, refs: Sequence[str], name: str | None = None) -> 
     """
     from fsstore.members import snapshot
 
-    hashes = list(dict.fromkeys(store.resolve(ref) for ref in refs))
+    known = store.index.read(_kinds)
+    # A full hash the index records is that set; anything else (names, prefixes) resolves.
+    hashes = list(dict.fromkeys(ref if ref in known else store.resolve(ref) for ref in refs))
     if not hashes:
         raise EmptyFeatureSetError("a union needs at least one set; none were given")
-    events = store.index.read(lambda view: _kinds(view, hashes))
-    kinds = {(itype, dtype or "") for itype, dtype in events.values()}
+    kinds = {(known[hash_hex][0], known[hash_hex][1] or "") for hash_hex in hashes}
     if len(kinds) > 1:
         shown = ", ".join(f"{itype}{'[' + dtype + ']' if dtype else ''}"
                           for itype, dtype in sorted(kinds))
@@ -117,15 +124,35 @@ def union_stored(store: Store, refs: Sequence[str], name: str | None = None) -> 
     if itype.rpartition(".")[0] == "Feature":
         return union(*(store.get(hash_hex) for hash_hex in hashes), name=name)
     names = snapshot(store).union(hashes)
-    return FeatureSet(names.to_pylist(), dtype or None, name, itype=itype)
+    return _from_index(names, itype, dtype or "", name)
 
 
-def _kinds(view: View, hashes: Sequence[str]) -> dict[str, tuple[str, str | None]]:
-    kinds = {}
-    for hash_hex in hashes:
-        events = view.find("set", "hash", hash_hex).select(["itype", "dtype"]).to_pylist()
-        kinds[hash_hex] = (events[0]["itype"], events[0]["dtype"])
-    return kinds
+def _from_index(names: pa.Array, itype: str, dtype: str, name: str | None) -> FeatureSet:
+    """A set of member names taken from the member index, without validating them again.
+
+    They come from verified manifests, once each, sorted by their UTF-8 bytes (Arrow's
+    string order), which is the canonical order; that order is checked here, and anything
+    else goes through the validating constructor.
+    """
+    ordered = len(names) < 2 or pc.all(pc.less(names[:-1], names[1:])).as_py()
+    if not ordered:
+        return FeatureSet(names.to_pylist(), dtype or None, name, itype=itype)
+    feature_set = FeatureSet.__new__(FeatureSet)
+    feature_set._canonical = CanonicalSet(itype=itype, dtype=dtype, ordered=False,
+                                          members=tuple(zip(names.to_pylist(), repeat(""))))
+    feature_set.name = None if name is None else check_name(name)
+    feature_set.description = None
+    feature_set.report = None
+    feature_set.provenance = None
+    return feature_set
+
+
+def _kinds(view: View) -> dict[str, tuple[str, str | None]]:
+    """itype and set-level dtype of every stored set, by hash."""
+    events = view.table("set").select(["hash", "itype", "dtype"])
+    return {hash_hex: (itype, dtype) for hash_hex, itype, dtype in zip(
+        events["hash"].to_pylist(), events["itype"].to_pylist(), events["dtype"].to_pylist(),
+        strict=True)}
 
 
 def _common_kind(sets: Sequence[FeatureSet], operation: str) -> tuple[str, str | None]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fsstore.dataset import DatasetSource, check_slot, file_digest, read_dataset, read_object
 from fsstore.errors import (
@@ -45,11 +46,14 @@ __all__ = [
     "LinkOutcome",
     "SlotChange",
     "current_links",
+    "dataset_events",
     "dataset_file_key",
     "dataset_history",
     "datasets",
     "datasets_of_sets",
+    "describe",
     "link",
+    "links_of_sets",
     "open_dataset",
     "resolve_dataset",
     "shared_sets",
@@ -364,20 +368,33 @@ def _current_of_sets(events: pd.DataFrame) -> pd.DataFrame:
 def datasets_of_sets(store: Store, hashes: Iterable[str]) -> pd.DataFrame:
     """The slots that hold any of ``hashes`` now: columns dataset, slot, hash."""
     wanted = sorted(set(hashes))
+    return store.index.read(lambda view: links_of_sets(view, wanted))
+
+
+def links_of_sets(view: View, wanted: Sequence[str]) -> pd.DataFrame:
+    """:func:`datasets_of_sets` on a view: set by set for a few sets, else one scan."""
     if not wanted:
         return pd.DataFrame(columns=_LINK_COLUMNS)
-
-    def query(view: View) -> pd.DataFrame:
+    if len(wanted) <= FEW_SETS:
         columns = ["dataset", "slot", "hash", "linked", "seq", "pos"]
-        if len(wanted) <= FEW_SETS:
-            tables = [view.find("link", "hash", hash_hex).select(columns) for hash_hex in wanted]
-            events = pa.concat_tables(tables).sort_by([("seq", "ascending"),
-                                                       ("pos", "ascending")])
-            return _current_of_sets(events.to_pandas())
-        links = current_links(view)
-        return pd.DataFrame(links[links["hash"].isin(wanted)]).reset_index(drop=True)
+        tables = [view.find("link", "hash", hash_hex).select(columns) for hash_hex in wanted]
+        events = pa.concat_tables(tables).sort_by([("seq", "ascending"), ("pos", "ascending")])
+        return _current_of_sets(events.to_pandas())
+    links = current_links(view)
+    return pd.DataFrame(links[links["hash"].isin(wanted)]).reset_index(drop=True)
 
-    return store.index.read(query)
+
+def dataset_events(view: View, digests: Sequence[str]) -> pd.DataFrame:
+    """The ``dataset`` events of some datasets, in commit order."""
+    if len(digests) <= FEW_SETS:
+        tables = [view.find("dataset", "dataset", digest) for digest in digests]
+        if not tables:
+            tables = [view.find("dataset", "dataset", "")]
+        events = pa.concat_tables(tables).sort_by([("seq", "ascending"), ("pos", "ascending")])
+    else:
+        table = view.table("dataset")
+        events = table.filter(pc.is_in(table["dataset"], pa.array(list(digests), pa.string())))
+    return pd.DataFrame(events.to_pandas())
 
 
 def datasets(store: Store) -> pd.DataFrame:
@@ -392,36 +409,45 @@ def datasets(store: Store) -> pd.DataFrame:
         return view.table("dataset").to_pandas(), current_links(view)
 
     events, links = store.index.read(query)
-    columns = ["dataset", "uid", "name", "path", "format", "size", "stored", "registered_at",
-               "slots", "superseded_by"]
-    if events.empty:
-        return pd.DataFrame(columns=columns)
-    by_path = events[events["path"].notna()].drop_duplicates("path", keep="last")
-    latest_at = dict(zip(by_path["path"], by_path["dataset"], strict=True))
     slots: dict[str, dict[str, str]] = {}
     for dataset, slot, hash_hex in links.itertuples(index=False):
         slots.setdefault(dataset, {})[slot] = hash_hex
-    rows = []
-    for dataset, group in events.groupby("dataset", sort=False):
-        paths = group["path"].dropna()
-        names = group["name"].dropna()
-        path = paths.iloc[-1] if len(paths) else None
-        later = latest_at.get(path) if path is not None else None
-        rows.append({
-            "dataset": dataset,
-            "uid": str(dataset)[:16],
-            "name": names.iloc[-1] if len(names) else None,
-            "path": path,
-            "format": group["format"].iloc[0],
-            "size": int(group["size"].iloc[0]),
-            "stored": bool(group["copied"].any()),
-            "registered_at": group["time"].iloc[0],
-            "slots": dict(sorted(slots.get(str(dataset), {}).items())),
-            "superseded_by": later if later != dataset else None,
-            "order": int(group["seq"].iloc[0]),
-        })
-    frame = pd.DataFrame(rows).sort_values("order", kind="stable")
-    return pd.DataFrame(frame[columns]).reset_index(drop=True)
+    frame = describe(events)
+    frame["slots"] = pd.Series([dict(sorted(slots.get(value, {}).items()))
+                                for value in frame["dataset"]], index=frame.index, dtype=object)
+    return frame
+
+
+DATASET_COLUMNS: Final = ["dataset", "uid", "name", "path", "format", "size", "stored",
+                          "registered_at", "slots", "superseded_by"]
+
+
+def describe(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per dataset of some ``dataset`` events (in commit order), oldest first."""
+    if events.empty:
+        return pd.DataFrame(columns=DATASET_COLUMNS)
+    first = events.drop_duplicates("dataset", keep="first").reset_index(drop=True)
+    named = events[events["name"].notna()].drop_duplicates("dataset", keep="last")
+    seen = events[events["path"].notna()]
+    latest_path = seen.drop_duplicates("dataset", keep="last").set_index("dataset")["path"]
+    latest_at = seen.drop_duplicates("path", keep="last").set_index("path")["dataset"]
+    stored = events.groupby("dataset", sort=False)["copied"].any()
+    path = first["dataset"].map(latest_path)
+    later = path.map(latest_at)
+    frame = pd.DataFrame({
+        "dataset": first["dataset"],
+        "uid": first["dataset"].str[:16],
+        "name": first["dataset"].map(named.set_index("dataset")["name"]),
+        "path": path,
+        "format": first["format"],
+        "size": first["size"].astype("int64"),
+        "stored": first["dataset"].map(stored).astype(bool),
+        "registered_at": first["time"],
+        "slots": [{} for _ in range(len(first))],
+        "superseded_by": later.where(later.notna() & (later != first["dataset"]), None),
+    })
+    frame = frame.astype({"name": object, "path": object, "superseded_by": object})
+    return frame.where(frame.notna(), None)[DATASET_COLUMNS]
 
 
 def dataset_history(store: Store, ref: str) -> pd.DataFrame:

@@ -17,7 +17,8 @@ import pandas as pd
 from fsstore.canonical import nfc
 from fsstore.errors import InvalidInputError
 from fsstore.featureset import FeatureSet
-from fsstore.links import datasets, datasets_of_sets
+from fsstore.index import View
+from fsstore.links import dataset_events, describe, links_of_sets
 from fsstore.members import snapshot
 
 if TYPE_CHECKING:
@@ -121,14 +122,17 @@ def datasets_measuring(store: Store, *, set_ref: str | None = None, member: str 
         holding = snapshot(store).sets_with_member(member, ignore_case=ignore_case)
         spelled = dict(zip(holding["hash"], holding["member"], strict=True))
         hashes = list(spelled)
-    links = datasets_of_sets(store, hashes)
-    described = datasets(store).set_index("dataset") if len(links) else None
+    def query(view: View) -> tuple[pd.DataFrame, pd.DataFrame]:
+        links = links_of_sets(view, sorted(set(hashes)))
+        events = dataset_events(view, sorted(set(links["dataset"])))
+        return links, describe(events).set_index("dataset")
+
+    links, described = store.index.read(query)
     rows = []
     for dataset, slot, hash_hex in links.itertuples(index=False):
-        record = described.loc[dataset] if described is not None else None
         rows.append({"dataset": dataset, "uid": str(dataset)[:16],
-                     "name": None if record is None else record["name"],
-                     "path": None if record is None else record["path"],
+                     "name": described.at[dataset, "name"],
+                     "path": described.at[dataset, "path"],
                      "slot": slot, "hash": hash_hex})
         if member is not None:
             rows[-1]["member"] = spelled[hash_hex]
