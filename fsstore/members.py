@@ -317,6 +317,7 @@ class _Cache:
     rejected: set[str] = field(default_factory=set)
     tail: dict[str, tuple[str, pa.Array]] = field(default_factory=dict)
     tail_pack: tuple[tuple[str, ...], Pack] | None = None
+    snapshot: tuple[tuple[int, tuple[str, ...]], MemberSnapshot] | None = None
 
 
 _CACHES: dict[str, _Cache] = {}
@@ -335,6 +336,20 @@ class MemberSnapshot:
     packs: list[Pack]
     head: int
     tail_sets: int
+    events: pa.Table
+    """The ``set`` events the snapshot was built from (hash, itype, n, seq, name)."""
+    _names: dict[str, list[str]] | None = field(default=None, repr=False)
+
+    def names_of(self, hashes: Iterable[str]) -> dict[str, list[str]]:
+        """The names pointing at each of the sets now (sorted; empty if none)."""
+        if self._names is None:
+            named = self.events.filter(pc.is_valid(self.events["name"])).to_pandas()
+            latest = named.drop_duplicates("name", keep="last")
+            current: dict[str, list[str]] = {}
+            for name, hash_hex in zip(latest["name"], latest["hash"], strict=True):
+                current.setdefault(hash_hex, []).append(name)
+            self._names = {key: sorted(value) for key, value in current.items()}
+        return {hash_hex: self._names.get(hash_hex, []) for hash_hex in hashes}
 
     def sets_with_member(self, member: str, *, ignore_case: bool = False) -> pd.DataFrame:
         """Sets holding ``member`` (exactly, or ignoring case): hash, itype, n, member."""
@@ -414,35 +429,46 @@ def snapshot(store: Store) -> MemberSnapshot:
 
 
 def _set_events(view: View) -> tuple[pa.Table, int]:
-    return view.table("set").select(["hash", "itype", "n", "seq"]), view.head
+    return view.table("set").select(["hash", "itype", "n", "seq", "name"]), view.head
+
+
+def _head(view: View) -> int:
+    return view.head
 
 
 def _snapshot(store: Store, use_packs: bool = True) -> MemberSnapshot:
     cache = _cache_of(store)
+    chain = chain_of(list_packs(store)) if use_packs else []
+    key = (store.index.read(_head), tuple(info.folder for info in chain))
+    if cache.snapshot is not None and cache.snapshot[0] == key:
+        return cache.snapshot[1]  # nothing was committed or packed since
     events, head = store.index.read(_set_events)
-    sizes = dict(zip(events["hash"].to_pylist(), events["n"].to_pylist(), strict=True))
+    sizes: dict[str, int] = {}
     packs: list[Pack] = []
     covered = 0
-    for info in chain_of(list_packs(store)) if use_packs else []:
+    for info in chain:
+        if info.folder not in cache.packs and not sizes:
+            sizes = dict(zip(events["hash"].to_pylist(), events["n"].to_pylist(), strict=True))
         pack = _load_checked(store, cache, info, sizes)
         if pack is None:
             break  # the sets of this pack and after are read from their manifests
         packs.append(pack)
         covered = info.last
-    in_packs = set().union(*(pack.row_of_hash() for pack in packs)) if packs else set()
     later = events.filter(pc.greater(events["seq"], covered))
     tail_hashes = [value for value in dict.fromkeys(later["hash"].to_pylist())
-                   if value not in in_packs]
+                   if not any(value in pack.row_of_hash() for pack in packs)]
     if tail_hashes:
-        key = tuple(tail_hashes)
-        if cache.tail_pack is None or cache.tail_pack[0] != key:
-            cache.tail_pack = (key, _tail_pack(store, cache, tail_hashes))
+        tail_key = tuple(tail_hashes)
+        if cache.tail_pack is None or cache.tail_pack[0] != tail_key:
+            cache.tail_pack = (tail_key, _tail_pack(store, cache, tail_hashes))
         tail = cache.tail_pack[1]
         packs.append(tail)
         if use_packs and (head - covered > 4 * PACK_AFTER or len(tail.set_members) > TAIL_MAX):
             # Written by a fsstore without this index, or packing failed: catch up now.
             keep_current_quietly(store, head, force=True)
-    return MemberSnapshot(packs, head, len(tail_hashes))
+    snapshot = MemberSnapshot(packs, head, len(tail_hashes), events)
+    cache.snapshot = ((head, key[1]), snapshot)
+    return snapshot
 
 
 def _load_checked(store: Store, cache: _Cache, info: PackInfo,

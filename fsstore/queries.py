@@ -82,7 +82,8 @@ def similar(store: Store, query: FeatureSet | str | Iterable[str], *,
         itype = query_itype
     if not names:
         raise InvalidInputError("the query has no members; give at least one")
-    found = snapshot(store).overlaps(names, itype=itype)
+    index = snapshot(store)
+    found = index.overlaps(names, itype=itype)
     size = len(names)
     found["jaccard"] = found["shared"] / (size + found["n"] - found["shared"])
     found["containment"] = found["shared"] / size
@@ -98,7 +99,7 @@ def similar(store: Store, query: FeatureSet | str | Iterable[str], *,
     found = found.sort_values([rank, "hash"], ascending=[False, True], kind="stable")
     if limit is not None:
         found = found.head(limit)
-    names_now = _current_names(store, found["hash"].tolist())
+    names_now = index.names_of(found["hash"].tolist())
     found = found.copy()
     found["names"] = pd.Series([names_now.get(value, []) for value in found["hash"]],
                                index=found.index, dtype=object)
@@ -155,11 +156,3 @@ def _query_members(store: Store, query: FeatureSet | str | Iterable[str]
                 f"query members must be text, not {type(value).__name__} ({value!r})")
         names.append(nfc(value))
     return None, sorted(set(names)), None
-
-
-def _current_names(store: Store, hashes: list[str]) -> dict[str, list[str]]:
-    if not hashes:
-        return {}
-    sets = store.sets()
-    wanted = sets[sets["hash"].isin(hashes)]
-    return dict(zip(wanted["hash"], wanted["names"], strict=True))
