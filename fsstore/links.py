@@ -52,6 +52,7 @@ __all__ = [
     "datasets",
     "datasets_of_sets",
     "describe",
+    "latest_labels",
     "link",
     "links_of_sets",
     "open_dataset",
@@ -65,8 +66,9 @@ log = logging.getLogger(__name__)
 
 FILES_PREFIX: Final = "objects/files"
 MIN_PREFIX: Final = 6
-FEW_SETS: Final = 8
-"""Up to this many sets, datasets are looked up set by set; beyond, by one scan of links."""
+FEW_SETS: Final = 2
+"""Up to this many sets, datasets are looked up set by set; beyond, by one scan of links
+(a lookup reads a row group of each run, so a scan wins early)."""
 _LINK_COLUMNS: Final = ["dataset", "slot", "hash"]
 
 
@@ -345,15 +347,14 @@ def _resolve(view: View, ref: str) -> str:
 
 def current_links(view: View) -> pd.DataFrame:
     """Every slot that holds a set now: columns dataset, slot, hash."""
-    events = view.table("link").select(["dataset", "slot", "hash", "linked"]).to_pandas()
-    return _current(events)
-
-
-def _current(events: pd.DataFrame) -> pd.DataFrame:
-    if events.empty:
+    events = view.table("link").select(["dataset", "slot", "hash", "linked"])
+    if not events.num_rows:
         return pd.DataFrame(columns=_LINK_COLUMNS)
-    last = events.drop_duplicates(["dataset", "slot"], keep="last")
-    return pd.DataFrame(last[last["linked"]][_LINK_COLUMNS]).reset_index(drop=True)
+    # Events are in commit order, so the last of each (dataset, slot) is its state now.
+    last = events.group_by(["dataset", "slot"], use_threads=False).aggregate(
+        [("hash", "last"), ("linked", "last")])
+    held = last.filter(last["linked_last"]).select(["dataset", "slot", "hash_last"])
+    return pd.DataFrame(held.rename_columns(_LINK_COLUMNS).to_pandas())
 
 
 def _current_of_sets(events: pd.DataFrame) -> pd.DataFrame:
@@ -380,21 +381,30 @@ def links_of_sets(view: View, wanted: Sequence[str]) -> pd.DataFrame:
         tables = [view.find("link", "hash", hash_hex).select(columns) for hash_hex in wanted]
         events = pa.concat_tables(tables).sort_by([("seq", "ascending"), ("pos", "ascending")])
         return _current_of_sets(events.to_pandas())
-    links = current_links(view)
-    return pd.DataFrame(links[links["hash"].isin(wanted)]).reset_index(drop=True)
+    table = view.table("link").select(["dataset", "slot", "hash", "linked"])
+    events = table.filter(pc.is_in(table["hash"], pa.array(list(wanted), pa.string())))
+    return _current_of_sets(events.to_pandas())
 
 
-def dataset_events(view: View, digests: Sequence[str]) -> pd.DataFrame:
+def dataset_events(view: View, digests: Sequence[str]) -> pa.Table:
     """The ``dataset`` events of some datasets, in commit order."""
     if len(digests) <= FEW_SETS:
         tables = [view.find("dataset", "dataset", digest) for digest in digests]
         if not tables:
             tables = [view.find("dataset", "dataset", "")]
-        events = pa.concat_tables(tables).sort_by([("seq", "ascending"), ("pos", "ascending")])
-    else:
-        table = view.table("dataset")
-        events = table.filter(pc.is_in(table["dataset"], pa.array(list(digests), pa.string())))
-    return pd.DataFrame(events.to_pandas())
+        return pa.concat_tables(tables).sort_by([("seq", "ascending"), ("pos", "ascending")])
+    table = view.table("dataset")
+    return table.filter(pc.is_in(table["dataset"], pa.array(list(digests), pa.string())))
+
+
+def latest_labels(events: pa.Table) -> dict[str, tuple[str | None, str | None]]:
+    """The latest name and path of each dataset in some ``dataset`` events."""
+    labels: dict[str, tuple[str | None, str | None]] = {}
+    for digest, name, path in zip(events["dataset"].to_pylist(), events["name"].to_pylist(),
+                                  events["path"].to_pylist(), strict=True):
+        known_name, known_path = labels.get(digest, (None, None))
+        labels[digest] = (name or known_name, path or known_path)
+    return labels
 
 
 def datasets(store: Store) -> pd.DataFrame:

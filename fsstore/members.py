@@ -38,8 +38,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from blake3 import blake3
 
-from fsstore.errors import FsstoreError, LockTimeoutError
+from fsstore.canonical import CanonicalSet
+from fsstore.errors import (
+    CorruptObjectError,
+    FsstoreError,
+    LockTimeoutError,
+    ReferenceNotFoundError,
+)
 from fsstore.index import View
+from fsstore.manifest import decode_manifest, manifest_key
 
 if TYPE_CHECKING:
     from fsstore.store import Store
@@ -500,11 +507,28 @@ def _tail_pack(store: Store, cache: _Cache, hashes: Sequence[str]) -> Pack:
     entries = []
     for hash_hex in hashes:
         if hash_hex not in cache.tail:
-            feature_set = store.get(hash_hex)
-            cache.tail[hash_hex] = (feature_set.itype, pa.array(feature_set.member_names,
-                                                                pa.string()))
+            canonical = _read_manifest(store, hash_hex)
+            names = pa.array([name for name, _ in canonical.members], pa.string())
+            cache.tail[hash_hex] = (canonical.itype, names)
         entries.append(cache.tail[hash_hex])
     return build_pack(hashes, [itype for itype, _ in entries], [names for _, names in entries])
+
+
+def _read_manifest(store: Store, hash_hex: str) -> CanonicalSet:
+    """A set's members from its manifest, checked against its hash (as ``Store.get`` does)."""
+    key = manifest_key(hash_hex)
+    where = store.where(key)
+    source = store.backend.local_path(key)
+    try:
+        canonical, _ = decode_manifest(source if source is not None
+                                       else store.backend.read(key), hash_hex, where)
+    except (FileNotFoundError, CorruptObjectError):
+        if store.backend.exists(key):
+            raise
+        raise ReferenceNotFoundError(
+            f"the index knows set {hash_hex[:12]} but its manifest {where} is missing; run "
+            "`fsstore verify` to find what else is missing", hash_hex) from None
+    return canonical
 
 
 # -- keeping current ----------------------------------------------------------------------

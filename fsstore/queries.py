@@ -18,7 +18,7 @@ from fsstore.canonical import nfc
 from fsstore.errors import InvalidInputError
 from fsstore.featureset import FeatureSet
 from fsstore.index import View
-from fsstore.links import dataset_events, describe, links_of_sets
+from fsstore.links import dataset_events, latest_labels, links_of_sets
 from fsstore.members import snapshot
 
 if TYPE_CHECKING:
@@ -123,17 +123,16 @@ def datasets_measuring(store: Store, *, set_ref: str | None = None, member: str 
         holding = snapshot(store).sets_with_member(member, ignore_case=ignore_case)
         spelled = dict(zip(holding["hash"], holding["member"], strict=True))
         hashes = list(spelled)
-    def query(view: View) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def query(view: View) -> tuple[pd.DataFrame, dict[str, tuple[str | None, str | None]]]:
         links = links_of_sets(view, sorted(set(hashes)))
         events = dataset_events(view, sorted(set(links["dataset"])))
-        return links, describe(events).set_index("dataset")
+        return links, latest_labels(events)
 
-    links, described = store.index.read(query)
+    links, labels = store.index.read(query)
     rows = []
     for dataset, slot, hash_hex in links.itertuples(index=False):
-        rows.append({"dataset": dataset, "uid": str(dataset)[:16],
-                     "name": described.at[dataset, "name"],
-                     "path": described.at[dataset, "path"],
+        name, path = labels.get(dataset, (None, None))
+        rows.append({"dataset": dataset, "uid": str(dataset)[:16], "name": name, "path": path,
                      "slot": slot, "hash": hash_hex})
         if member is not None:
             rows[-1]["member"] = spelled[hash_hex]
