@@ -258,3 +258,19 @@ def test_concurrent_writers_keep_the_member_index_right(store: Store) -> None:
     rebuild(store)
     member_index._CACHES.clear()
     assert {name: store.find(member=name)["hash"].tolist() for name in before} == before
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sets(st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1,
+                                max_size=4).filter(str.strip), min_size=1, max_size=8),
+                min_size=1, max_size=4))
+def test_a_union_through_the_index_has_the_canonical_hash(groups: list[set[str]]) -> None:
+    store = fresh_store()
+    try:
+        sets = [store.save(FeatureSet.from_values(sorted(group), field="Gene.symbol"))
+                for group in groups]
+        expected = FeatureSet.from_values(sorted(set().union(*(s.member_names for s in sets))),
+                                          field="Gene.symbol")
+        assert store.union([s.hash for s in sets]).hash == expected.hash
+    finally:
+        shutil.rmtree(Path(store.location).parent)
