@@ -394,6 +394,38 @@ class MemberSnapshot:
             columns=["hash", "itype", "n", "shared"])
         return frame.drop_duplicates("hash").reset_index(drop=True)
 
+    def scores(self, query: Iterable[str], *, min_jaccard: float | None = None,
+               min_containment: float | None = None,
+               itype: str | None = None) -> pd.DataFrame:
+        """Sets whose overlap with ``query`` reaches the thresholds: hash, itype, n, shared,
+        jaccard, containment. The thresholds are applied before any set is looked at."""
+        names = sorted(set(query))
+        size = len(names)
+        parts = []
+        for pack in self.packs:
+            counts = np.bincount(pack.sets_of_members(pack.ids_of(names)),
+                                 minlength=pack.size)
+            jaccard = counts / np.maximum(size + pack.n - counts, 1)
+            containment = counts / max(size, 1)
+            keep = counts > 0
+            if min_jaccard is not None:
+                keep &= jaccard >= min_jaccard
+            if min_containment is not None:
+                keep &= containment >= min_containment
+            rows = np.flatnonzero(keep)
+            if itype is not None and len(rows):
+                same = pc.equal(pack.itypes.take(pa.array(rows)), itype)
+                rows = rows[same.to_numpy(zero_copy_only=False)]
+            taken = pa.array(rows, pa.int64())
+            parts.append(pd.DataFrame({
+                "hash": pack.hashes.take(taken).to_pylist(),
+                "itype": pack.itypes.take(taken).to_pylist(),
+                "n": pack.n[rows], "shared": counts[rows], "jaccard": jaccard[rows],
+                "containment": containment[rows]}))
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+            columns=["hash", "itype", "n", "shared", "jaccard", "containment"])
+        return frame.drop_duplicates("hash").reset_index(drop=True)
+
     def union(self, hashes: Iterable[str]) -> pa.Array:
         """The distinct member names of the given sets, sorted; each name taken once."""
         wanted = set(hashes)

@@ -83,15 +83,9 @@ def similar(store: Store, query: FeatureSet | str | Iterable[str], *,
     if not names:
         raise InvalidInputError("the query has no members; give at least one")
     index = snapshot(store)
-    found = index.overlaps(names, itype=itype)
-    size = len(names)
-    found["jaccard"] = found["shared"] / (size + found["n"] - found["shared"])
-    found["containment"] = found["shared"] / size
+    found = index.scores(names, min_jaccard=min_jaccard, min_containment=min_containment,
+                         itype=itype)
     keep = pd.Series(True, index=found.index)
-    if min_jaccard is not None:
-        keep &= found["jaccard"] >= min_jaccard
-    if min_containment is not None:
-        keep &= found["containment"] >= min_containment
     if own_hash is not None and not include_self:
         keep &= found["hash"] != own_hash
     found = found[keep]
