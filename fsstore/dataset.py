@@ -142,6 +142,9 @@ def read_dataset(path: str | os.PathLike[str], *, fmt: str | None = None,
         )
     digest, size = file_digest(location)
     if chosen in ("csv", "tsv", "parquet"):
+        # The same reader as `fsstore add --header`, so both give the same set. For CSV and
+        # TSV it infers dtypes from every row, so a table larger than memory cannot be
+        # linked yet (Parquet reads only the schema).
         slots = {"columns": FeatureSet(read_header_features(location, fmt=chosen))}
     elif chosen == "10x":
         slots = _tenx_slots(location, var_field)

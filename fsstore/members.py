@@ -638,6 +638,8 @@ def _delete_pack(store: Store, info: PackInfo) -> None:
     store.backend.delete(info.key(PACK_MANIFEST))  # first, so readers stop choosing it
     for file in info.files:
         store.backend.delete(info.key(file))
+    # The backend contract has no folder removal, so the emptied pack folder stays behind
+    # (readers skip folders without PACK.json); a gc that removes empty folders tidies it.
 
 
 def rebuild(store: Store) -> PackInfo | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fsstore import FeatureSet
@@ -17,6 +17,7 @@ def genes(members: set[str] | list[str], *, type: str | None = None) -> FeatureS
     return FeatureSet.from_values(sorted(members), field="Gene.symbol", type=type)
 
 
+@settings(deadline=None)  # timing on a shared machine is not what this checks
 @given(st.lists(MEMBERS, min_size=1, max_size=6))
 def test_union_intersection_and_difference_match_python_sets(groups: list[set[str]]) -> None:
     sets = [genes(group) for group in groups]
@@ -37,6 +38,7 @@ def test_union_intersection_and_difference_match_python_sets(groups: list[set[st
     assert result.hash == genes(set().union(*groups)).hash
 
 
+@settings(deadline=None)
 @given(MEMBERS, MEMBERS)
 def test_diff_lists_what_was_added_and_removed(old: set[str], new: set[str]) -> None:
     changes = diff(genes(old), genes(new))
