@@ -68,7 +68,8 @@ def bulk_save(store, members_of_sets, itype: str = "Gene.ensembl_gene_id",
               per_commit: int = 250) -> list[str]:
     """Store many unnamed sets fast: manifests written directly, ``set`` events committed
     ``per_commit`` at a time (the same files and events that ``Store.save`` writes, without
-    one commit per set), then the member index built once. Returns the hashes in order."""
+    one commit per set), compacted into runs, then the member index built once. Returns the
+    hashes in order."""
     from fsstore import FeatureSet, Provenance
     from fsstore.index.events import now
     from fsstore.manifest import encode_manifest, manifest_key
@@ -91,5 +92,6 @@ def bulk_save(store, members_of_sets, itype: str = "Gene.ensembl_gene_id",
             store.index.commit(lambda view, batch=batch: batch)
     if events:
         store.index.commit(lambda view: events)
+    store.index.compact()  # as writers do every 64 commits: the events in sorted runs
     rebuild(store)
     return hashes
