@@ -325,6 +325,8 @@ class _Cache:
     tail: dict[str, tuple[str, pa.Array]] = field(default_factory=dict)
     tail_pack: tuple[tuple[str, ...], Pack] | None = None
     snapshot: tuple[tuple[int, tuple[str, ...]], MemberSnapshot] | None = None
+    covered: int = 0
+    """The last commit covered by packs, as last seen by this process."""
 
 
 _CACHES: dict[str, _Cache] = {}
@@ -568,9 +570,12 @@ def _read_manifest(store: Store, hash_hex: str) -> CanonicalSet:
 
 def keep_current_quietly(store: Store, head: int, *, force: bool = False) -> None:
     """:func:`keep_current` after a commit; a failure only leaves more sets in the tail."""
+    cache = _cache_of(store)
+    if head - cache.covered < PACK_AFTER and not force:
+        return  # packs only ever cover more, so a save needs no listing until then
     try:
-        covered = max((info.last for info in chain_of(list_packs(store))), default=0)
-        if head - covered < PACK_AFTER and not force:
+        cache.covered = max((info.last for info in chain_of(list_packs(store))), default=0)
+        if head - cache.covered < PACK_AFTER and not force:
             return
         keep_current(store, force=force)
     except (FsstoreError, OSError, pa.ArrowException) as error:
