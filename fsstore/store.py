@@ -267,6 +267,13 @@ class Store:
         return register(self, source, name=name, version=version, organism=organism,
                         fields=fields, header=header, fmt=fmt, description=description)
 
+    def register_features(self, source: Any,
+                          description: str | None = None) -> RegisterOutcome:
+        """Add features (a DataFrame's columns, or Feature records) to the Feature registry."""
+        from fsstore.registry.features import register_features
+
+        return register_features(self, source, description)
+
     def registry(self, name: str, *, organism: str | None = None,
                  version: str | None = None) -> Registry:
         """A registered registry version (default: the one registered last), read and checked."""

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from fsstore import Store
+from fsstore import Feature, Store
 from fsstore.errors import (
     AmbiguousRegistryError,
     CorruptObjectError,
+    FeatureDtypeMismatchError,
     InvalidInputError,
     RegistryNotFoundError,
     RegistryVersionConflictError,
@@ -115,6 +118,56 @@ def test_registry_events_survive_compaction(store: Store) -> None:
     assert versions["fields"].iloc[0] == ["ensembl_gene_id", "symbol"]
     assert store.registry("Gene", version="v5").hash == versions["hash"].iloc[0]
     assert store.registry("Gene").version == f"v{COMPACT_AFTER + 2}"
+
+
+def test_the_feature_registry_grows_by_versions(store: Store) -> None:
+    frame = pd.DataFrame({"n_counts": [1, 2], "ratio": [0.5, 1.5], "label": ["a", "b"]})
+    first = store.register_features(frame)
+    assert (first.info.version, first.info.n) == ("v1", 3)
+    again = store.register_features(frame[["ratio"]])
+    assert again.recorded is False
+    second = store.register_features([Feature("batch", "cat"), ("donor", "str")])
+    assert (second.info.version, second.info.n) == ("v2", 5)
+    from fsstore.registry.features import feature_dtypes
+
+    assert feature_dtypes(store.registry("Feature")) == {
+        "n_counts": "int", "ratio": "float", "label": "str", "batch": "cat", "donor": "str"}
+    assert store.registry("Feature", version="v1").n == 3
+
+
+def test_a_feature_keeps_its_dtype(store: Store) -> None:
+    store.register_features([("n_counts", "int")])
+    before = snapshot(store.root)
+    with pytest.raises(FeatureDtypeMismatchError,
+                       match=r"n_counts \(int, given float\).*dtype does not change"):
+        store.register_features(pd.DataFrame({"n_counts": [1.5], "other": ["x"]}))
+    assert snapshot(store.root) == before
+    with pytest.raises(InvalidInputError, match="has no dtype"):
+        store.register_features([Feature("plain")])
+
+
+FILL = """
+import sys
+from fsstore import Store
+store = Store(sys.argv[1])
+for number in range(int(sys.argv[3])):
+    store.register_features([(f"{sys.argv[2]}_{number}", "int")])
+"""
+
+
+def test_concurrent_feature_fills_lose_nothing(store: Store) -> None:
+    processes = [subprocess.Popen([sys.executable, "-c", FILL, str(store.root), prefix, "8"],
+                                  stderr=subprocess.PIPE, text=True)
+                 for prefix in ("a", "b", "c")]
+    for process in processes:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    catalog._cache.clear()
+    latest = store.registry("Feature")
+    assert latest.n == 24
+    assert latest.version == "v24"
+    versions = store.registries()["version"].tolist()
+    assert versions == [f"v{number}" for number in range(1, 25)]
 
 
 def test_registering_a_file_with_chosen_columns(store: Store, tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt
         values = read_values(source, fmt=fmt, column=column, header=not no_header)
         feature_set = FeatureSet.from_values(values, field=field, type=set_type, name=name,
                                              ordered=ordered, strict=not lenient,
-                                             description=description)
+                                             description=description, store=store)
     outcome = store.put(feature_set)
     _report_add(store, outcome, as_json)
 
