@@ -6,6 +6,9 @@ one. Which registry: the one named by the field's itype (``Gene`` for
 ``Gene.ensembl_gene_id``), for ``organism`` when several are registered, at ``version``
 or else the version registered last. A store without that registry checks nothing, and
 the set's report says so (``validated_against`` is None).
+
+Shortcoming: which registry version a set was validated against lives only in its report
+(and the command's output); the index does not record it with the set.
 """
 
 from __future__ import annotations

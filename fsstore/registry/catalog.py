@@ -258,6 +258,8 @@ def choose_version(store: Store, name: str, organism: str | None = None,
             name,
         )
     if version is None:
+        # The last registered, which is not necessarily the newest release: labels are
+        # free text, so fsstore cannot order them.
         return matching[-1]
     labelled = [info for info in matching if info.version == version]
     if not labelled:

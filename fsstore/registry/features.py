@@ -79,8 +79,9 @@ def register_features(store: Store, source: Any,
     result: dict[str, Any] = {"created": False, "info": None, "dropped": 0}
 
     def build(view: View) -> list[Event]:
-        # Runs under the store's write lock, so two fills cannot both write version k+1;
-        # the merged table is small (one row per feature).
+        # Runs under the store's write lock, so two fills cannot both write version k+1.
+        # Shortcoming: each fill rewrites the whole table (one row per feature), so a
+        # fill costs time in proportion to every feature registered so far.
         events = view.find("registry", "registry", FEATURE_REGISTRY).to_pylist()
         latest = RegistryInfo.from_event(events[-1]) if events else None
         known = feature_dtypes(load_registry(store, latest)) if latest else {}

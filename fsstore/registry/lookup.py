@@ -243,6 +243,8 @@ class Registry:
             stripped = value.strip()
             if stripped != value and stripped in known:
                 return Suggestion(value, "whitespace", (stripped,))
+            # Shortcoming: case is only forgiven within this field; 'cd8a' given for an
+            # Ensembl id finds nothing, because other fields are matched exactly.
             variants = [other for other in folded.get(value.casefold(), ()) if other != value]
             if variants:
                 return Suggestion(value, "case", tuple(sorted(variants)))
