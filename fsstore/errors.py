@@ -11,9 +11,11 @@ from collections.abc import Sequence
 
 __all__ = [
     "AmbiguousReferenceError",
+    "AmbiguousRegistryError",
     "CorruptObjectError",
     "DuplicateColumnError",
     "EmptyFeatureSetError",
+    "FeatureDtypeMismatchError",
     "FsstoreError",
     "IndexConflictError",
     "IndexCorruptError",
@@ -24,11 +26,14 @@ __all__ = [
     "InvalidNameError",
     "LockTimeoutError",
     "ReferenceNotFoundError",
+    "RegistryNotFoundError",
+    "RegistryVersionConflictError",
     "StorageError",
     "StoreExistsError",
     "StoreFormatError",
     "StoreNotFoundError",
     "UnsupportedFileError",
+    "ValidationError",
 ]
 
 
@@ -83,6 +88,37 @@ class UnsupportedFileError(InvalidInputError):
     """A file whose format or layout fsstore cannot read members from."""
 
 
+class ValidationError(InvalidInputError):
+    """Values that are not in the registry field they claim to belong to.
+
+    ``values`` holds every distinct invalid value (the message shows the first few),
+    ``itype`` the field, and ``registry`` a label of the registry table checked against.
+    """
+
+    def __init__(self, message: str, values: Sequence[str] = (), itype: str = "",
+                 registry: str = "") -> None:
+        super().__init__(message)
+        self.values = list(values)
+        self.itype = itype
+        self.registry = registry
+
+
+class FeatureDtypeMismatchError(InvalidDtypeError):
+    """A column or value whose dtype disagrees with the dtype of its registered Feature."""
+
+    def __init__(self, message: str, features: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.features = list(features)
+
+
+class RegistryVersionConflictError(InvalidInputError):
+    """A registry version label already names a different table; labels never move."""
+
+    def __init__(self, message: str, existing: str = "") -> None:
+        super().__init__(message)
+        self.existing = existing
+
+
 class ReferenceNotFoundError(FsstoreError, KeyError):
     """No set matches a name or hash prefix."""
 
@@ -102,6 +138,14 @@ class AmbiguousReferenceError(FsstoreError, LookupError):
         super().__init__(message)
         self.ref = ref
         self.candidates = list(candidates)
+
+
+class RegistryNotFoundError(ReferenceNotFoundError):
+    """No registry of that name, organism or version in the store."""
+
+
+class AmbiguousRegistryError(AmbiguousReferenceError):
+    """A registry name that is registered for several organisms, none chosen."""
 
 
 class CorruptObjectError(FsstoreError, ValueError):

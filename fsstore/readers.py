@@ -33,7 +33,7 @@ from fsstore.dtypes import dtype_of_pandas_dtype
 from fsstore.errors import UnsupportedFileError
 from fsstore.featureset import Feature
 
-__all__ = ["FORMATS", "detect_format", "read_header_features", "read_values"]
+__all__ = ["FORMATS", "detect_format", "read_header_features", "read_table", "read_values"]
 
 FORMATS: Final = ("csv", "tsv", "parquet", "10x", "list")
 STDIN: Final = "-"
@@ -86,6 +86,23 @@ def read_values(path: str, *, fmt: str | None = None, column: str | None = None,
     name = _choose_column(path, [str(label) for label in frame.columns], column)
     series = frame[frame.columns[[str(label) for label in frame.columns].index(name)]]
     return [None if pd.isna(value) else value for value in series.tolist()]
+
+
+def read_table(path: str, *, fmt: str | None = None, header: bool = True) -> Any:
+    """A whole table, every cell as text: a DataFrame (csv, tsv) or an Arrow table (Parquet).
+
+    Without a header, columns are named by their 0-based position (``"0"``, ``"1"``, ...).
+    """
+    fmt = _checked_format(path, fmt)
+    if fmt == "parquet":
+        return _read_parquet(path)
+    if fmt == "list":
+        raise UnsupportedFileError(
+            f"{path} is read as a plain list; a registry needs a csv, tsv or parquet table "
+            "(pass --format to override the guess)"
+        )
+    return _read_text_table(path, "tsv" if fmt == "10x" else fmt,
+                            header=header and fmt != "10x")
 
 
 def read_header_features(path: str, *, fmt: str | None = None) -> list[Feature]:

@@ -8,10 +8,10 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
@@ -29,6 +29,9 @@ from fsstore.index import Event, Index, View
 from fsstore.index.events import format_time, now
 from fsstore.lock import DEFAULT_LOCK_TIMEOUT
 from fsstore.manifest import decode_manifest, encode_manifest, manifest_key, read_provenance
+
+if TYPE_CHECKING:
+    from fsstore.registry import RegisterOutcome, Registry
 
 __all__ = [
     "DEFAULT_FOLDER",
@@ -247,6 +250,48 @@ class Store:
         if events.empty:
             raise ReferenceNotFoundError(f"no set was ever named {name!r}", name)
         return pd.DataFrame(events[["seq", "time", "user", "hash", "n", "itype"]])
+
+    # -- registries -----------------------------------------------------------------------
+
+    def register(self, source: Any, *, name: str, version: str, organism: str | None = None,
+                 fields: Sequence[str] | Mapping[str, Any] | None = None, header: bool = True,
+                 fmt: str | None = None, description: str | None = None) -> RegisterOutcome:
+        """Store a reference table as version ``version`` of registry ``name``.
+
+        See :func:`fsstore.registry.catalog.register`; for example
+        ``store.register(path, name="Gene", organism="human", version="gencode-v48",
+        fields={"ensembl_gene_id": 0, "symbol": 1}, header=False)``.
+        """
+        from fsstore.registry.catalog import register
+
+        return register(self, source, name=name, version=version, organism=organism,
+                        fields=fields, header=header, fmt=fmt, description=description)
+
+    def register_features(self, source: Any,
+                          description: str | None = None) -> RegisterOutcome:
+        """Add features (a DataFrame's columns, or Feature records) to the Feature registry."""
+        from fsstore.registry.features import register_features
+
+        return register_features(self, source, description)
+
+    def registry(self, name: str, *, organism: str | None = None,
+                 version: str | None = None) -> Registry:
+        """A registered registry version (default: the one registered last), read and checked."""
+        from fsstore.registry.catalog import choose_version, load_registry
+
+        return load_registry(self, choose_version(self, name, organism, version))
+
+    def registries(self) -> pd.DataFrame:
+        """One row per registered version, oldest first."""
+        from fsstore.registry.catalog import registry_versions
+
+        columns = ["registry", "organism", "version", "n", "fields", "hash", "registered_at",
+                   "registered_by", "description"]
+        rows = [{"registry": info.registry, "organism": info.organism,
+                 "version": info.version, "n": info.n, "fields": list(info.fields),
+                 "hash": info.hash, "registered_at": info.time, "registered_by": info.user,
+                 "description": info.description} for info in registry_versions(self)]
+        return pd.DataFrame(rows, columns=columns)
 
     # -- helpers --------------------------------------------------------------------------
 

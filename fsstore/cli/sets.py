@@ -16,6 +16,7 @@ from fsstore.cli.common import (
     short,
     store_option,
 )
+from fsstore.cli.registry import describe_report
 from fsstore.featureset import FEATURE_ITYPE, FeatureSet
 from fsstore.manifest import manifest_key
 from fsstore.readers import FORMATS, read_header_features, read_values
@@ -59,15 +60,30 @@ def init(path: str, shared: bool, as_json: bool) -> None:
               help="Dtype of the measured values (e.g. float); for Feature.name, of each "
               "feature.")
 @click.option("--ordered", is_flag=True, help="Member order is part of the set's identity.")
-@click.option("--lenient", is_flag=True,
-              help="Drop missing values and report them instead of failing.")
+@click.option("--strict/--lenient", "strict", default=True,
+              help="Fail on missing values and values not in the registry [default], or "
+              "drop and report them.")
+@click.option("--standardize", is_flag=True,
+              help="Replace values with one unambiguous suggestion (case, version suffix, "
+              "another field, synonym) before validating.")
+@click.option("--organism", help="Registry organism, when several are registered.")
+@click.option("--registry-version", "registry_version", metavar="LABEL",
+              help="Registry version to validate against [default: the one registered last].")
+@click.option("--no-validate", is_flag=True,
+              help="Do not validate against the store's registry.")
 @click.option("--description", help="Free text kept with the name (not part of the hash).")
 @store_option
 @json_option
 def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt: str | None,
-        name: str | None, field: str, set_type: str | None, ordered: bool, lenient: bool,
-        description: str | None, store_path: str | None, as_json: bool) -> None:
+        name: str | None, field: str, set_type: str | None, ordered: bool, strict: bool,
+        standardize: bool, organism: str | None, registry_version: str | None,
+        no_validate: bool, description: str | None, store_path: str | None,
+        as_json: bool) -> None:
     """Add a feature set from FILE (CSV, TSV, Parquet, 10x features.tsv, list, or - for stdin).
+
+    \b
+    Values are validated against the field's registry when the store has one (see
+    `fsstore registry`); --header columns against the Feature registry.
 
     \b
     Examples:
@@ -80,17 +96,27 @@ def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt
         if column is not None:
             raise click.UsageError("--header stores all columns; it cannot be used with --column")
         features = read_header_features(source, fmt=fmt)
-        feature_set = FeatureSet(features, None, name, ordered=ordered, description=description)
+        if no_validate:
+            feature_set = FeatureSet(features, None, name, ordered=ordered,
+                                     description=description)
+        else:
+            feature_set = FeatureSet.from_features(features, name, ordered=ordered,
+                                                   description=description, store=store,
+                                                   strict=strict)
     else:
         values = read_values(source, fmt=fmt, column=column, header=not no_header)
         feature_set = FeatureSet.from_values(values, field=field, type=set_type, name=name,
-                                             ordered=ordered, strict=not lenient,
-                                             description=description)
+                                             ordered=ordered, strict=strict,
+                                             description=description, store=store,
+                                             organism=organism, version=registry_version,
+                                             standardize=standardize,
+                                             validate=not no_validate)
     outcome = store.put(feature_set)
-    _report_add(store, outcome, as_json)
+    _report_add(store, outcome, as_json, validated=not no_validate)
 
 
-def _report_add(store: Store, outcome: SaveOutcome, as_json: bool) -> None:
+def _report_add(store: Store, outcome: SaveOutcome, as_json: bool,
+                validated: bool = True) -> None:
     feature_set = outcome.feature_set
     report = feature_set.report
     if as_json:
@@ -99,9 +125,15 @@ def _report_add(store: Store, outcome: SaveOutcome, as_json: bool) -> None:
                         previous=outcome.previous)
         if report is not None:
             document["input"] = {"values": report.n_input, "missing_dropped": report.missing,
-                                 "repeated": list(report.duplicates)}
+                                 "repeated": list(report.duplicates),
+                                 "invalid_dropped": list(report.dropped),
+                                 "multiple_records": list(report.multiple),
+                                 "standardized": [list(pair) for pair in report.standardized],
+                                 "validated_against": report.validated_against}
         emit_json(document)
         return
+    for line in describe_report(store, report, feature_set.itype, validated):
+        click.echo(line, err=True)
     if report is not None and report.missing:
         click.echo(f"dropped {report.missing} missing values of {report.n_input}", err=True)
     if report is not None and report.duplicates:

@@ -94,7 +94,25 @@ SET: Final = EventKind(
 )
 """A set was recorded, optionally under a name (which then points at it)."""
 
-KINDS: Final[dict[str, EventKind]] = {SET.name: SET}
+REGISTRY: Final = EventKind(
+    name="registry",
+    fields=pa.schema([
+        pa.field("hash", pa.string(), nullable=False),
+        pa.field("registry", pa.string(), nullable=False),
+        pa.field("organism", pa.string()),
+        pa.field("version", pa.string(), nullable=False),
+        pa.field("fields", pa.list_(pa.string()), nullable=False),
+        pa.field("n", pa.int64(), nullable=False),
+        pa.field("description", pa.string()),
+    ]),
+    projections=(
+        Projection("registries.parquet", ("registry", "seq", "pos")),
+        Projection("registry_tables.parquet", ("hash", "seq", "pos")),
+    ),
+)
+"""A registry table was registered as a version of a registry (name and organism)."""
+
+KINDS: Final[dict[str, EventKind]] = {SET.name: SET, REGISTRY.name: REGISTRY}
 
 
 def now() -> datetime:
