@@ -7,11 +7,13 @@ from typing import Any
 
 import click
 
+from fsstore.canonical import parse_itype
 from fsstore.cli.common import (
     emit_json,
     format_time,
     json_option,
     open_store,
+    plural,
     print_table,
     short,
     store_option,
@@ -19,7 +21,7 @@ from fsstore.cli.common import (
 from fsstore.cli.registry import describe_report
 from fsstore.featureset import FEATURE_ITYPE, FeatureSet
 from fsstore.manifest import manifest_key
-from fsstore.readers import FORMATS, read_header_features, read_values
+from fsstore.readers import FORMATS, read_column, read_header_features
 from fsstore.store import DEFAULT_FOLDER, STORE_FILE, SaveOutcome, Store
 
 __all__ = ["add", "init", "log_command", "ls", "show"]
@@ -91,10 +93,9 @@ def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt
       fsstore add table.csv --header --name my-table-columns
       cut -f1 genes.tsv | fsstore add - --field Gene.symbol --name markers
     """
+    _check_add_options(from_header, no_header, column, field, set_type)
     store = open_store(store_path)
-    if from_header:
-        if column is not None:
-            raise click.UsageError("--header stores all columns; it cannot be used with --column")
+    if from_header and parse_itype(field)[0] == "Feature":
         features = read_header_features(source, fmt=fmt)
         if no_validate:
             feature_set = FeatureSet(features, None, name, ordered=ordered,
@@ -104,7 +105,16 @@ def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt
                                                    description=description, store=store,
                                                    strict=strict)
     else:
-        values = read_values(source, fmt=fmt, column=column, header=not no_header)
+        if from_header:
+            # The column names are the members, e.g. the genes heading a counts matrix.
+            values: list[Any] = [feature.name for feature in
+                                 read_header_features(source, fmt=fmt)]
+        else:
+            read = read_column(source, fmt=fmt, column=column, header=not no_header)
+            if read.chosen and read.name and not as_json:
+                click.echo(f"reading column {read.name!r} of {source} (its only column; pass "
+                           "--no-header if that first line is a value)", err=True)
+            values = read.values
         feature_set = FeatureSet.from_values(values, field=field, type=set_type, name=name,
                                              ordered=ordered, strict=strict,
                                              description=description, store=store,
@@ -113,6 +123,18 @@ def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt
                                              validate=not no_validate)
     outcome = store.put(feature_set)
     _report_add(store, outcome, as_json, validated=not no_validate)
+
+
+def _check_add_options(from_header: bool, no_header: bool, column: str | None, field: str,
+                       set_type: str | None) -> None:
+    if from_header and no_header:
+        raise click.UsageError("--header reads the header row; it cannot be used with "
+                               "--no-header")
+    if from_header and column is not None:
+        raise click.UsageError("--header stores all columns; it cannot be used with --column")
+    if from_header and set_type is not None and parse_itype(field)[0] == "Feature":
+        raise click.UsageError("--header infers each column's dtype from the data; --type "
+                               "cannot be used with it")
 
 
 def _report_add(store: Store, outcome: SaveOutcome, as_json: bool,
@@ -135,14 +157,18 @@ def _report_add(store: Store, outcome: SaveOutcome, as_json: bool,
     for line in describe_report(store, report, feature_set.itype, validated):
         click.echo(line, err=True)
     if report is not None and report.missing:
-        click.echo(f"dropped {report.missing} missing values of {report.n_input}", err=True)
+        click.echo(f"dropped {plural(report.missing, 'missing value')} of {report.n_input}",
+                   err=True)
     if report is not None and report.duplicates:
-        click.echo(f"merged {len(report.duplicates)} repeated values "
+        click.echo(f"merged {plural(len(report.duplicates), 'repeated value')} "
                    f"(e.g. {', '.join(report.duplicates[:3])})", err=True)
     label = f' "{feature_set.name}"' if feature_set.name else ""
-    what = f"{feature_set.n:,} members of {feature_set.itype}"
+    what = f"{plural(feature_set.n, 'member')} of {feature_set.itype}"
     if outcome.created:
         click.echo(f"stored {short(feature_set.hash)}{label}: {what}")
+    elif outcome.recorded:
+        click.echo(f"exists {short(feature_set.hash)}{label}: {what} "
+                   "(already stored; recorded in the index)")
     else:
         click.echo(f"exists {short(feature_set.hash)}{label}: {what} "
                    "(already stored, nothing written)")
@@ -160,6 +186,8 @@ def _report_add(store: Store, outcome: SaveOutcome, as_json: bool,
 def ls(registry: str | None, itype: str | None, named: bool, store_path: str | None,
        as_json: bool) -> None:
     """List the stored feature sets, oldest first."""
+    if itype:
+        parse_itype(itype)
     store = open_store(store_path)
     sets = store.sets()
     if registry:
@@ -171,7 +199,7 @@ def ls(registry: str | None, itype: str | None, named: bool, store_path: str | N
     if as_json:
         emit_json(sets.to_dict(orient="records"))
         return
-    rows = [(short(row["hash"]), ", ".join(row["names"]) or None, row["itype"],
+    rows = [(short(row["hash"]), _names_cell(row["names"]), row["itype"],
              f"{row['n']:,}", row["type"], format_time(row["created_at"]))
             for row in sets.to_dict(orient="records")]
     print_table(("hash", "names", "itype", "n", "type", "created"), rows)
@@ -223,6 +251,13 @@ def log_command(name: str, store_path: str | None, as_json: bool) -> None:
     rows = [(row["seq"], format_time(row["time"]), row["user"], short(row["hash"]),
              f"{row['n']:,}", row["itype"]) for row in history.to_dict(orient="records")]
     print_table(("seq", "time", "user", "hash", "n", "itype"), rows)
+
+
+def _names_cell(names: list[str], shown: int = 3) -> str | None:
+    if not names:
+        return None
+    extra = f" (+{len(names) - shown} more)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + extra
 
 
 def _summary(store: Store, feature_set: FeatureSet) -> dict[str, Any]:
