@@ -39,9 +39,14 @@ __all__ = [
 
 def preview(values: Sequence[object], limit: int = 5) -> str:
     """Render the first few values of a list for an error message."""
-    shown = ", ".join(repr(value) for value in values[:limit])
+    shown = ", ".join(shorten(repr(value)) for value in values[:limit])
     more = len(values) - limit
     return f"{shown}, ... ({more} more)" if more > 0 else shown
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """``text``, cut to ``limit`` characters with an ellipsis, for messages."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class FsstoreError(Exception):

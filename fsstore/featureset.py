@@ -22,8 +22,9 @@ from fsstore.errors import (
     InvalidInputError,
     InvalidMemberError,
     preview,
+    shorten,
 )
-from fsstore.names import check_name
+from fsstore.names import check_set_name
 
 if TYPE_CHECKING:
     from fsstore.store import Store
@@ -131,7 +132,7 @@ class FeatureSet:
         ordered: bool = False,
         description: str | None = None,
     ) -> None:
-        pairs = [_as_pair(feature) for feature in features]
+        pairs = [_as_pair(feature) for feature in _as_list(features, "features")]
         self._build(pairs, type, name, itype, ordered, description)
 
     def _build(self, pairs: list[tuple[Any, Any]], type: Any, name: str | None,
@@ -153,7 +154,7 @@ class FeatureSet:
             ordered=ordered,
             members=canonical_members(pairs, ordered),
         )
-        self.name = None if name is None else check_name(name)
+        self.name = None if name is None else check_set_name(name)
         self.description = description
         self.report = None
         self.provenance = None
@@ -196,8 +197,9 @@ class FeatureSet:
         ``validate=False`` checks nothing. Sets of ``Feature.name`` take each feature's
         registered dtype.
         """
-        raw = values.tolist() if hasattr(values, "tolist") else list(values)
+        raw = _as_list(values, "values")
         present = [_as_text(value) for value in raw if not _is_missing(value)]
+        _reject_non_text(present)
         missing = len(raw) - len(present)
         if missing and strict:
             raise InvalidMemberError(
@@ -259,6 +261,11 @@ class FeatureSet:
         listed in ``report.dropped``. A column whose dtype disagrees with its registered
         Feature raises :class:`~fsstore.errors.FeatureDtypeMismatchError` in both modes.
         """
+        if not isinstance(df, pd.DataFrame):
+            hint = " (use series.to_frame())" if isinstance(df, pd.Series) else ""
+            raise InvalidInputError(
+                f"from_df needs a pandas DataFrame, not {type(df).__name__}{hint}"
+            )
         columns = [_column_name(label) for label in df.columns]
         repeated = _repeated([nfc(column) for column in columns])
         if repeated:
@@ -453,6 +460,33 @@ def _as_pair(feature: Feature | tuple[str, str | None] | str) -> tuple[str, str]
         name, dtype = feature
         return _as_text(name), "" if dtype is None else normalize_dtype(dtype)
     return _as_text(feature), ""
+
+
+def _as_list(values: Any, what: str) -> list[Any]:
+    if isinstance(values, str | bytes):
+        raise InvalidInputError(
+            f"{what} must be a list of values, not one {type(values).__name__} "
+            f"({shorten(repr(values))}); wrap a single value in a list"
+        )
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    try:
+        return list(values)
+    except TypeError:
+        raise InvalidInputError(
+            f"{what} must be a list (or another iterable) of values, not "
+            f"{type(values).__name__}"
+        ) from None
+
+
+def _reject_non_text(values: list[Any]) -> None:
+    other = [value for value in values if type(value) is not str]
+    if other:
+        raise InvalidMemberError(
+            f"{len(other)} value(s) are not text: {preview(other)}; feature set members are "
+            "identifiers, so convert them to text first (for example with str)",
+            other,
+        )
 
 
 def _as_text(value: Any) -> Any:

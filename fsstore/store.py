@@ -10,6 +10,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -29,6 +30,7 @@ from fsstore.index import Event, Index, View
 from fsstore.index.events import format_time, now
 from fsstore.lock import DEFAULT_LOCK_TIMEOUT
 from fsstore.manifest import decode_manifest, encode_manifest, manifest_key, read_provenance
+from fsstore.names import check_name
 
 if TYPE_CHECKING:
     from fsstore.registry import RegisterOutcome, Registry
@@ -109,7 +111,10 @@ class Store:
         if backend.exists(STORE_FILE):
             return cls(backend)
         root = Path(backend.url) if isinstance(backend, LocalBackend) else None
-        if root is not None and root.exists() and (not root.is_dir() or any(root.iterdir())):
+        if root is not None and _holds_store_data(root):
+            log.warning("%s holds a store's folders but no %s; writing a new one (the stored "
+                        "sets and index are kept)", root, STORE_FILE)
+        elif root is not None and root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise StoreExistsError(
                 f"{root} exists and is not an empty folder or an fsstore store; "
                 "choose a new or empty folder"
@@ -166,7 +171,7 @@ class Store:
 
         recorded = self.index.commit(build)
         events = self._events_of(hash_hex)
-        updated = events[-1]["time"] if events else None
+        updated = _utc(events[-1]["time"]) if events else None
         feature_set.provenance = Provenance(provenance.created_at, provenance.created_by,
                                             updated)
         moved = previous[0] if previous[0] not in (None, hash_hex) else None
@@ -190,7 +195,10 @@ class Store:
                 "missing; run `fsstore verify` to find what else is missing",
                 ref,
             ) from None
-        return self._feature_set(canonical, provenance, self._events_of(hash_hex), ref)
+        events = self._events_of(hash_hex)
+        names = self._current_names_of(hash_hex, events)
+        return self._feature_set(canonical, provenance, events,
+                                 ref if ref in names else (names[-1] if names else None))
 
     def resolve(self, ref: str) -> str:
         """The full hash for a name, a full hash, or a unique hash prefix of 6+ characters."""
@@ -299,16 +307,25 @@ class Store:
         table = self.index.read(lambda view: view.find("set", "hash", hash_hex))
         return list(table.to_pylist())
 
+    def _current_names_of(self, hash_hex: str, events: Sequence[Event]) -> list[str]:
+        """The names that point at a set now (a name recorded with it may have moved on)."""
+        recorded = list(dict.fromkeys(event["name"] for event in events if event.get("name")))
+
+        def still_pointing(view: View) -> list[str]:
+            return [name for name in recorded
+                    if view.find("set", "name", name)["hash"].to_pylist()[-1] == hash_hex]
+
+        return self.index.read(still_pointing) if recorded else []
+
     def _feature_set(self, canonical: CanonicalSet, provenance: Provenance,
-                     events: Sequence[Event], ref: str) -> FeatureSet:
+                     events: Sequence[Event], name: str | None) -> FeatureSet:
         feature_set = FeatureSet.__new__(FeatureSet)
         feature_set._canonical = canonical
-        names = [event["name"] for event in events if event.get("name")]
-        feature_set.name = ref if ref in names else (names[-1] if names else None)
+        feature_set.name = name
         descriptions = [event["description"] for event in events if event.get("description")]
         feature_set.description = descriptions[-1] if descriptions else None
         feature_set.report = None
-        updated = events[-1]["time"] if events else None
+        updated = _utc(events[-1]["time"]) if events else None
         feature_set.provenance = Provenance(provenance.created_at, provenance.created_by,
                                             updated)
         return feature_set
@@ -355,11 +372,15 @@ def current_user() -> str:
     """``FSSTORE_USER`` if set, else the operating-system user."""
     configured = os.environ.get(ENV_USER)
     if configured:
-        return configured
+        return check_name(configured, f"user ({ENV_USER})")
     try:
         return getpass.getuser()
     except (KeyError, OSError):
         return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc)
 
 
 def _is_path(location: str | os.PathLike[str]) -> bool:
@@ -376,21 +397,60 @@ def _backend_at(location: str | os.PathLike[str]) -> Backend:
     return LocalBackend(root)
 
 
+def _holds_store_data(root: Path) -> bool:
+    """Whether a folder without a config holds nothing but a store's own folders."""
+    if not root.is_dir():
+        return False
+    entries = {entry.name for entry in root.iterdir()}
+    return bool(entries) and entries <= _STORE_FOLDERS and "objects" in entries
+
+
+_STORE_FOLDERS: Final = frozenset({"objects", "index", "derived", "quarantine"})
+
+
+def _missing_config(backend: Backend) -> StoreNotFoundError:
+    url = backend.url
+    if isinstance(backend, LocalBackend):
+        for parent in backend.root.parents:
+            if (parent / STORE_FILE).is_file():
+                return StoreNotFoundError(
+                    f"{url} is inside the store {parent}; pass --store {parent} instead"
+                )
+        if _holds_store_data(backend.root):
+            return StoreNotFoundError(
+                f"{url} holds a store's folders but its {STORE_FILE} is missing; run "
+                f"`fsstore init {url}` to write a new one (stored sets and index are kept)"
+            )
+    return StoreNotFoundError(
+        f"{url} is not an fsstore store (no {STORE_FILE}); run `fsstore init {url}` to "
+        "create one"
+    )
+
+
 def _read_config(backend: Backend) -> dict[str, Any]:
     where = f"{backend.url}/{STORE_FILE}"
     try:
         config = json.loads(backend.read(STORE_FILE))
     except FileNotFoundError:
-        raise StoreNotFoundError(
-            f"{backend.url} is not an fsstore store (no {STORE_FILE}); run "
-            f"`fsstore init {backend.url}` to create one"
-        ) from None
+        raise _missing_config(backend) from None
+    except NotADirectoryError:
+        raise StoreNotFoundError(f"{backend.url} is a file, not a store folder") from None
+    except PermissionError:
+        raise StoreFormatError(f"cannot read {where}: permission denied; check the store "
+                               "folder's owner and mode") from None
     except (OSError, ValueError) as error:
-        raise StoreFormatError(f"cannot read {where}: {error}") from None
+        raise StoreFormatError(f"cannot read {where}: {error}; it is damaged, restore it "
+                               "from a copy") from None
     if not isinstance(config, dict) or config.get("format") != STORE_FORMAT:
         raise StoreFormatError(f"{where} is not an fsstore store description")
+    if not isinstance(config.get("store_id"), str) or not config["store_id"]:
+        raise StoreFormatError(f"{where} has no valid store_id; it is damaged, restore it "
+                               "from a copy")
     version = config.get("version")
-    if not isinstance(version, int) or version > STORE_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise StoreFormatError(f"{where} has an invalid layout version {version!r}; it is "
+                               "damaged, restore it from a copy")
+    if version > STORE_VERSION:
         raise StoreFormatError(
             f"{backend.url} uses store layout version {version}, newer than this fsstore "
             f"reads ({STORE_VERSION}); upgrade fsstore"

@@ -238,7 +238,7 @@ def test_integer_and_geneid_ids_in_a_gene_field_are_clear_errors(gencode: Store)
     with pytest.raises(ValidationError, match=r"6 of 6 distinct values.*look like integers "
                                               r"\(such as NCBI Gene / Entrez ids\)"):
         FeatureSet.from_values(integers, field=ENSEMBL, store=gencode)
-    with pytest.raises(InvalidMemberError, match="not strings: 574405"):
+    with pytest.raises(InvalidMemberError, match="not text: 574405"):
         FeatureSet.from_values([int(value) for value in integers], field=ENSEMBL,
                                store=gencode)
 

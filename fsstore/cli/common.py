@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Final, TypeVar
 
 import click
+import pandas as pd
 
 from fsstore.errors import (
     AmbiguousReferenceError,
@@ -80,7 +81,26 @@ def short(hash_hex: str) -> str:
 
 
 def emit_json(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=_json_default))
+    """Print a document as JSON; NaN and NaT (pandas' missing values) become null."""
+    click.echo(json.dumps(_without_nan(document), indent=2, ensure_ascii=False,
+                          default=_json_default, allow_nan=False))
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 member``, ``2 members``, ``36,601 members``."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def _without_nan(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _without_nan(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nan(item) for item in value]
+    if isinstance(value, float) and value != value:
+        return None
+    if value is pd.NaT or value is pd.NA:
+        return None
+    return value
 
 
 def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]],
