@@ -111,6 +111,11 @@ class Store:
                 f"{root} exists and is not an empty folder or an fsstore store; "
                 "choose a new or empty folder"
             )
+        if root is None and next(iter(backend.list("", temporary=True)), None) is not None:
+            raise StoreExistsError(
+                f"{backend.url} holds objects but no fsstore store; "
+                "choose an empty bucket or prefix"
+            )
         config = {
             "format": STORE_FORMAT,
             "version": STORE_VERSION,
