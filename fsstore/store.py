@@ -19,6 +19,7 @@ from fsstore.backend import Backend, LocalBackend, open_backend
 from fsstore.canonical import CanonicalSet
 from fsstore.errors import (
     AmbiguousReferenceError,
+    CorruptObjectError,
     ReferenceNotFoundError,
     StoreExistsError,
     StoreFormatError,
@@ -192,6 +193,16 @@ class Store:
                 "missing; run `fsstore verify` to find what else is missing",
                 ref,
             ) from None
+        except CorruptObjectError:
+            path = self.backend.local_path(key)
+            if path is not None and os.path.islink(path) and not os.path.exists(path):
+                raise ReferenceNotFoundError(
+                    f"the manifest of set {hash_hex[:12]} is a link to content that is not "
+                    f"here ({path}); if the store lives in git-annex, run `git annex get "
+                    f"{path}` (DVC: `dvc pull`)",
+                    ref,
+                ) from None
+            raise
         return self._feature_set(canonical, provenance, self._events_of(hash_hex), ref)
 
     def resolve(self, ref: str) -> str:
