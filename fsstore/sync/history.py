@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from blake3 import blake3
 
 from fsstore.errors import FsstoreError, IndexConflictError
@@ -60,6 +62,7 @@ EventId = tuple[str, int, int]
 MERGE_ORIGIN_PREFIX: Final = "merge:"
 """Origin of the events that settle a pointer conflict."""
 _LOCAL_COLUMNS: Final = ("seq",)
+_KEY_SEPARATOR: Final = "\x1f"
 _APPEND_BATCH: Final = 64
 _MAX_APPEND_ATTEMPTS: Final = 100
 
@@ -147,47 +150,127 @@ def resolution(here: Event, there: Event) -> Event:
     return settled
 
 
+@dataclass
+class _Snapshot:
+    """One store's history as Arrow tables, with each event's identity as a string key."""
+
+    tables: dict[str, pa.Table]
+    keys: pa.Array
+    """Identity keys of every event of every kind."""
+
+    def has(self, identities: Sequence[EventId]) -> list[bool]:
+        """Whether each identity is an event of this history."""
+        if not identities:
+            return []
+        wanted = pa.array([_key_text(identity) for identity in identities], pa.string())
+        return [bool(flag) for flag in pc.is_in(wanted, value_set=self.keys).to_pylist()]
+
+
 def merge_history(source: Index, destination: Index,
                   available: Callable[[str], bool]) -> MergeResult:
     """Copy into ``destination`` every origin commit of ``source`` that it lacks.
 
     ``available(key)`` says whether the destination holds an object; origin commits whose
-    events reference a missing object are held back.
+    events reference a missing object are held back. Both histories are compared as Arrow
+    columns; only the events to copy, and those of the names they move, become Python
+    objects, so a sync with nothing to do stays cheap for long histories.
     """
     result = MergeResult()
-    theirs = read_events(source)
-    ours = read_events(destination)
-    known = {event_id(event): _fingerprint(event) for event in ours}
+    theirs = _snapshot(source)
+    ours = _snapshot(destination)
+    missing: list[Event] = []
+    for kind, table in theirs.tables.items():
+        present = pc.is_in(table["_id"], value_set=ours.keys)
+        _find_collisions(kind, table.filter(present), ours.tables.get(kind), result)
+        missing += _events(kind, table.filter(pc.invert(present)))
+    missing.sort(key=lambda event: (event["seq"], event["pos"]))
+    groups = _origin_commits(missing)
+    partial = _partial_groups(list(groups), ours)
+    for collided in result.collisions:
+        result.held_back[collided[:2]] = (
+            f"event {collided} differs between the stores under one identity: the two "
+            "stores share a store id (one is a copy of the other)")
     incoming: list[list[Event]] = []
-    for origin_commit, events in _origin_commits(theirs).items():
-        reason = _reason_to_hold(events, known, available, result)
+    for origin_commit, events in groups.items():
+        reason = _reason_to_hold(events, origin_commit in partial, available)
         if reason is None:
             incoming.append(events)
-        elif reason:
+        else:
             result.held_back[origin_commit] = reason
-            log.warning("not merging commit %s of %s: %s", origin_commit[1],
-                        origin_commit[0], reason)
-    settling = _settle_conflicts(ours, theirs, incoming, known, result)
-    batches = incoming + [[event] for event in settling]
-    _append(destination, batches, result)
+            log.info("not merging commit %s of %s: %s", origin_commit[1], origin_commit[0],
+                     reason)
+    settling = _settle_conflicts(theirs, ours, incoming, result)
+    _append(destination, incoming + [[event] for event in settling], result)
     return result
 
 
-def _reason_to_hold(events: list[Event], known: dict[EventId, str],
-                    available: Callable[[str], bool], result: MergeResult) -> str | None:
-    """Why an origin commit cannot be merged; "" if already merged, None to merge it."""
-    ids = [event_id(event) for event in events]
-    held = [identity for identity in ids if identity in known]
-    clashing = [event_id(event) for event in events
-                if event_id(event) in known and known[event_id(event)] != _fingerprint(event)]
-    if clashing:
-        result.collisions.extend(clashing)
-        return (f"events {clashing[0]} differ between the stores under one identity: the "
-                "two stores share a store id (one is a copy of the other)")
-    if len(held) == len(ids):
-        return ""
-    if held or [event["pos"] for event in events] != list(range(len(events))):
-        return "the commit is incomplete on the source (a damaged journal file?)"
+def _snapshot(index: Index) -> _Snapshot:
+    return index.read(_snapshot_of_view)
+
+
+def _keys(table: pa.Table) -> pa.Array:
+    if table.num_rows == 0:
+        return pa.array([], pa.string())
+    joined = pc.binary_join_element_wise(
+        table["origin"], pc.cast(table["oseq"], pa.string()),
+        pc.cast(table["pos"], pa.string()), _KEY_SEPARATOR)
+    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+
+
+def _key_text(identity: EventId) -> str:
+    return _KEY_SEPARATOR.join(str(part) for part in identity)
+
+
+def _events(kind: str, table: pa.Table) -> list[Event]:
+    events = []
+    for row in table.drop_columns(["_id"]).to_pylist():
+        event = {column: _plain(value) for column, value in row.items()}
+        event["kind"] = kind
+        events.append(event)
+    return events
+
+
+def _find_collisions(kind: str, theirs: pa.Table, ours: pa.Table | None,
+                     result: MergeResult) -> None:
+    """Events both stores hold under one identity must be the same event."""
+    if theirs.num_rows == 0:
+        return
+    columns = [name for name in theirs.column_names if name not in _LOCAL_COLUMNS]
+    left = theirs.select(columns).sort_by("_id")
+    right = (ours.filter(pc.is_in(ours["_id"], value_set=left["_id"].combine_chunks()))
+             .select(columns).sort_by("_id")) if ours is not None else None
+    if right is not None and left.equals(right):
+        return  # the usual case: one comparison in Arrow
+    theirs_rows = {row["_id"]: row for row in left.to_pylist()}
+    ours_rows = {row["_id"]: row for row in right.to_pylist()} if right is not None else {}
+    for key, row in theirs_rows.items():
+        if ours_rows.get(key) != row:
+            result.collisions.append((str(row["origin"]), int(row["oseq"]), int(row["pos"])))
+    log.debug("%d %s events differ under one identity", len(result.collisions), kind)
+
+
+def _partial_groups(groups: list[tuple[str, int]], ours: _Snapshot) -> set[tuple[str, int]]:
+    """Origin commits of which the destination already holds some events (not all)."""
+    if not groups:
+        return set()
+    wanted = pa.array([f"{origin}{_KEY_SEPARATOR}{oseq}" for origin, oseq in groups])
+    partial: set[tuple[str, int]] = set()
+    for table in ours.tables.values():
+        if table.num_rows == 0:
+            continue
+        held = pc.binary_join_element_wise(
+            table["origin"], pc.cast(table["oseq"], pa.string()), _KEY_SEPARATOR)
+        found = pc.is_in(wanted, value_set=pc.unique(held))
+        partial |= {group for group, flag in zip(groups, found.to_pylist(), strict=True)
+                    if flag}
+    return partial
+
+
+def _reason_to_hold(events: list[Event], partial: bool,
+                    available: Callable[[str], bool]) -> str | None:
+    """Why an origin commit the destination lacks cannot be merged; None to merge it."""
+    if partial or [event["pos"] for event in events] != list(range(len(events))):
+        return "the commit is incomplete on the source or the destination (a damaged journal?)"
     for event in events:
         for key in REFERENCES.get(event["kind"], _no_references)(event):
             if not available(key):
@@ -195,31 +278,49 @@ def _reason_to_hold(events: list[Event], known: dict[EventId, str],
     return None
 
 
-def _settle_conflicts(ours: list[Event], theirs: list[Event], incoming: list[list[Event]],
-                      known: dict[EventId, str], result: MergeResult) -> list[Event]:
+def _settle_conflicts(theirs: _Snapshot, ours: _Snapshot, incoming: list[list[Event]],
+                      result: MergeResult) -> list[Event]:
     """Find pointers moved on both sides, record them, and return the settling events."""
-    their_ids = {event_id(event) for event in theirs}
-    merged_ids = {event_id(event) for events in incoming for event in events}
-    here = _last_moves(ours)
-    there = _last_moves(theirs)
+    merged = [event for events in incoming for event in events]
+    merged_ids = {event_id(event) for event in merged}
+    there = _last_moves(_moves_of(theirs, merged))
+    here = _last_moves(_moves_of(ours, merged))
+    pairs = [(pointer, here[pointer], their_last) for pointer, their_last in there.items()
+             if pointer in here and event_id(their_last) in merged_ids]
+    seen_by_them = theirs.has([event_id(our_last) for _, our_last, _ in pairs])
     settling: list[Event] = []
-    for pointer, their_last in there.items():
-        our_last = here.get(pointer)
-        if our_last is None or event_id(their_last) not in merged_ids:
-            continue  # nothing moved here, or their move is already here, or held back
-        if event_id(our_last) in their_ids:
-            continue  # they saw our last move and moved on: a fast-forward
-        kind = pointer[0]
-        spec = POINTERS[kind]
-        if _values(our_last, spec.target) == _values(their_last, spec.target):
-            continue  # both moved it to the same place
+    for (pointer, our_last, their_last), fast_forward in zip(pairs, seen_by_them,
+                                                              strict=True):
+        spec = POINTERS[pointer[0]]
+        if fast_forward or _values(our_last, spec.target) == _values(their_last, spec.target):
+            continue  # they saw our last move and moved on, or both moved it to one place
         settled = resolution(our_last, their_last)
         chosen = our_last if _values(settled, spec.target) == _values(
             our_last, spec.target) else their_last
-        result.conflicts.append(Conflict(kind, pointer[1], our_last, their_last, chosen))
-        if event_id(settled) not in known and event_id(settled) not in their_ids:
-            settling.append(settled)
-    return settling
+        result.conflicts.append(Conflict(pointer[0], pointer[1], our_last, their_last, chosen))
+        settling.append(settled)
+    known = [a or b for a, b in zip(ours.has([event_id(event) for event in settling]),
+                                    theirs.has([event_id(event) for event in settling]),
+                                    strict=True)]
+    return [event for event, held in zip(settling, known, strict=True) if not held]
+
+
+def _moves_of(snapshot: _Snapshot, merged: list[Event]) -> list[Event]:
+    """A history's events that move the pointers the merged events move, in order."""
+    moves: list[Event] = []
+    for kind, spec in POINTERS.items():
+        touched = {_key_text(_values(event, spec.key)) for event in merged
+                   if event["kind"] == kind and any(v is not None for v in _values(event,
+                                                                                   spec.key))}
+        table = snapshot.tables.get(kind)
+        if not touched or table is None or table.num_rows == 0:
+            continue
+        columns = [pc.cast(table[column], pa.string()) for column in spec.key]
+        keys = columns[0] if len(columns) == 1 else pc.binary_join_element_wise(
+            *columns, _KEY_SEPARATOR)
+        moves += _events(kind, table.filter(pc.is_in(keys, value_set=pa.array(sorted(touched)))))
+    moves.sort(key=lambda event: (event["seq"], event["pos"]))
+    return moves
 
 
 def _last_moves(events: Sequence[Event]) -> dict[tuple[str, tuple[Any, ...]], Event]:
@@ -251,8 +352,11 @@ def _append(index: Index, batches: list[list[Event]], result: MergeResult) -> No
             view = index.view()
             if lost:
                 # Another writer committed first; it may have been merging the same events.
-                present = {event_id(event) for event in _view_events(view)}
-                pending = [batch for batch in pending if event_id(batch[0]) not in present]
+                keys = _snapshot_of_view(view).keys
+                firsts = pa.array([_key_text(event_id(batch[0])) for batch in pending])
+                present = pc.is_in(firsts, value_set=keys).to_pylist()
+                pending = [batch for batch, held in zip(pending, present, strict=True)
+                           if not held]
             journal = len(view.layout.commits)
             room = max(1, min(_APPEND_BATCH, COMPACT_AFTER - journal))
             written = 0
@@ -287,8 +391,11 @@ def _compact_quietly(index: Index) -> None:
         log.warning("index compaction failed (the merged commits are intact): %s", error)
 
 
-def _view_events(view: View) -> list[Event]:
-    return [row for kind in KINDS for row in view.table(kind).to_pylist()]
+def _snapshot_of_view(view: View) -> _Snapshot:
+    tables = {kind: view.table(kind) for kind in KINDS}
+    tables = {kind: table.append_column("_id", _keys(table)) for kind, table in tables.items()}
+    chunks = [chunk for table in tables.values() for chunk in table["_id"].chunks]
+    return _Snapshot(tables, pa.concat_arrays(chunks) if chunks else pa.array([], pa.string()))
 
 
 def _stamp(event: Event, seq: int, pos: int) -> Event:
@@ -306,11 +413,6 @@ def _origin_commits(events: Sequence[Event]) -> dict[tuple[str, int], list[Event
     for group in grouped.values():
         group.sort(key=lambda event: event["pos"])
     return grouped
-
-
-def _fingerprint(event: Event) -> str:
-    content = {key: value for key, value in event.items() if key not in _LOCAL_COLUMNS}
-    return json.dumps(content, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def _values(event: Event, columns: tuple[str, ...]) -> tuple[Any, ...]:
