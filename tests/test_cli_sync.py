@@ -96,7 +96,7 @@ def test_a_corrupt_object_on_the_remote_fails_the_pull_with_the_integrity_status
 
     status, _, err = fsstore("clone", s3_url, str(tmp_path / "copy"))
     assert status == 5
-    assert f"not copied: {key}: manifest" in err
+    assert f"problem: {key}: manifest" in err
     assert err.strip().splitlines()[-1].startswith("error: 2 problem(s) syncing")
     assert not (tmp_path / "copy" / key).exists()
 

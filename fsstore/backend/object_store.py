@@ -261,6 +261,10 @@ class ObjectStoreBackend(Backend):
         return data, version
 
     def _create_in_parts(self, key: str, path: str, size: int) -> bool:
+        # A create-only put sends the whole body in one request, which obstore holds in
+        # memory; above the threshold the file is uploaded in parts instead, then copied
+        # to its key only if absent. Shortcoming: on S3 that copy is one multipart "upload
+        # part copy", which S3 limits to 5 GiB, so larger objects cannot be created there.
         obstore = _obstore()
         folder, _, name = key.rpartition("/")
         staging = f"{folder}/{TEMPORARY_PREFIX}{secrets.token_hex(6)}-{name}".lstrip("/")

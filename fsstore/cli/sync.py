@@ -17,6 +17,7 @@ from fsstore.cli.common import (
     short,
     store_option,
 )
+from fsstore.errors import StoreNotFoundError
 from fsstore.store import Store
 from fsstore.sync import (
     SyncReport,
@@ -165,11 +166,19 @@ def pull_command(remote_name: str, store_path: str | None, as_json: bool) -> Non
 @click.command("clone")
 @click.argument("remote_name", metavar="REMOTE")
 @click.argument("path")
+@store_option
 @json_option
-def clone_command(remote_name: str, path: str, as_json: bool) -> None:
-    """Make a new store at PATH with everything of REMOTE (a URL or folder), named origin."""
+def clone_command(remote_name: str, path: str, store_path: str | None, as_json: bool) -> None:
+    """Make a new store at PATH with everything of REMOTE, which it names origin.
+
+    REMOTE is a URL, a folder, or the name of a remote of the current store (--store).
+    """
+    try:
+        current: Store | None = open_store(store_path)
+    except StoreNotFoundError:
+        current = None
     with TransferBars("clone", not as_json) as bars:
-        _, report = clone(remote_url(None, remote_name), path, bars)
+        _, report = clone(remote_url(current, remote_name), path, bars)
     _finish(report, "cloned", remote_name, as_json)
 
 
@@ -197,7 +206,7 @@ def _describe(report: SyncReport, verb: str, remote_name: str) -> None:
     for conflict in history.conflicts:
         click.echo(_conflict_line(conflict), err=True)
     for problem in report.problems:
-        click.echo(f"not copied: {problem}", err=True)
+        click.echo(f"problem: {problem}", err=True)
 
 
 def _conflict_line(conflict: Conflict) -> str:

@@ -58,11 +58,10 @@ class SyncReport:
         """Raise :class:`SyncError` listing the problems, if there were any."""
         problems = self.problems
         if problems:
-            shown = "; ".join(problems[:3])
-            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
             raise SyncError(
-                f"{len(problems)} problem(s) syncing {self.source} to {self.destination}: "
-                f"{shown}{more}. Everything else was copied; fix the source and sync again"
+                f"{len(problems)} problem(s) syncing {self.source} to {self.destination}, "
+                f"the first: {problems[0]}. Everything else was copied; fix the source "
+                "(`fsstore verify` there) and sync again"
             )
 
     def to_dict(self) -> dict[str, Any]:

@@ -192,7 +192,7 @@ def transfer(source: Backend, destination: Backend, entries: Iterable[Entry],
                 result.raced.append(entry.key)
             else:
                 result.refused[entry.key] = reason
-                log.warning("not copying %s: %s", entry.key, reason)
+                log.info("not copying %s: %s", entry.key, reason)
             if progress is not None:
                 progress.copied(entry.key, entry.size)
     return result
