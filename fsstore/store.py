@@ -16,6 +16,7 @@ from typing import Any, Final
 import pandas as pd
 
 from fsstore.backend import Backend, LocalBackend, open_backend
+from fsstore.backend.local import TEMPORARY_PREFIX
 from fsstore.canonical import CanonicalSet
 from fsstore.errors import (
     AmbiguousReferenceError,
@@ -107,12 +108,17 @@ class Store:
         if backend.exists(STORE_FILE):
             return cls(backend)
         root = Path(backend.url) if isinstance(backend, LocalBackend) else None
-        if root is not None and root.exists() and (not root.is_dir() or any(root.iterdir())):
+        if root is not None and root.exists() and (not root.is_dir() or any(
+                not path.name.startswith(TEMPORARY_PREFIX) for path in root.iterdir())):
+            if backend.exists(STORE_FILE):
+                return cls(backend)  # another process initialised it since we looked
             raise StoreExistsError(
                 f"{root} exists and is not an empty folder or an fsstore store; "
                 "choose a new or empty folder"
             )
         if root is None and next(iter(backend.list("", temporary=True)), None) is not None:
+            if backend.exists(STORE_FILE):
+                return cls(backend)  # another process initialised it since we looked
             raise StoreExistsError(
                 f"{backend.url} holds objects but no fsstore store; "
                 "choose an empty bucket or prefix"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -127,3 +128,30 @@ def test_options_in_the_url_override_the_environment(s3_url: str,
     store.save(FeatureSet.from_values(["CD8A"], field="Gene.symbol", name="cd8"))
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     assert Store(s3_url).resolve("cd8") == store.resolve("cd8")
+
+
+@pytest.mark.parametrize("kind", ["folder", "bucket"])
+def test_processes_initialising_one_store_at_once_all_open_the_same_store(
+        kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    base = str(tmp_path / "store") if kind == "folder" else request.getfixturevalue("s3_url")
+    script = (
+        "import sys, time; from fsstore import Store, FeatureSet\n"
+        "base, start = sys.argv[1], float(sys.argv[2])\n"
+        "for turn in range(5):\n"
+        "    time.sleep(max(0.0, start + turn * 0.5 - time.time()))\n"
+        "    store = Store.init(f'{base}-{turn}')\n"
+        "    store.save(FeatureSet.from_values([sys.argv[3]], field='Gene.symbol'))\n"
+        "    print(store.store_id, flush=True)\n")
+    start = time.time() + 4
+    processes = [subprocess.Popen([sys.executable, "-c", script, base, str(start), who],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  cwd=REPOSITORY)
+                 for who in ("A", "B", "C")]
+    printed = []
+    for process in processes:
+        out, err = process.communicate(timeout=DEADLINE)
+        assert process.returncode == 0, err
+        printed.append(out.split())
+    assert printed[0] == printed[1] == printed[2]
+    for turn in range(5):
+        assert len(Store(f"{base}-{turn}").sets()) == 3
