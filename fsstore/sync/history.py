@@ -310,8 +310,7 @@ def _moves_of(snapshot: _Snapshot, merged: list[Event]) -> list[Event]:
     moves: list[Event] = []
     for kind, spec in POINTERS.items():
         touched = {_key_text(_values(event, spec.key)) for event in merged
-                   if event["kind"] == kind and any(v is not None for v in _values(event,
-                                                                                   spec.key))}
+                   if event["kind"] == kind and _moves_pointer(event, spec)}
         table = snapshot.tables.get(kind)
         if not touched or table is None or table.num_rows == 0:
             continue
@@ -329,11 +328,13 @@ def _last_moves(events: Sequence[Event]) -> dict[tuple[str, tuple[Any, ...]], Ev
         spec = POINTERS.get(event["kind"])
         if spec is None:
             continue
-        key = _values(event, spec.key)
-        if all(value is None for value in key):
-            continue
-        last[(event["kind"], key)] = event
+        if _moves_pointer(event, spec):
+            last[(event["kind"], _values(event, spec.key))] = event
     return last
+
+
+def _moves_pointer(event: Event, spec: Pointer) -> bool:
+    return any(value is not None for value in _values(event, spec.key))
 
 
 def _append(index: Index, batches: list[list[Event]], result: MergeResult) -> None:
