@@ -25,6 +25,7 @@ __all__ = [
     "InvalidMemberError",
     "InvalidNameError",
     "LockTimeoutError",
+    "MissingDependencyError",
     "ReferenceNotFoundError",
     "RegistryNotFoundError",
     "RegistryVersionConflictError",
@@ -32,7 +33,10 @@ __all__ = [
     "StoreExistsError",
     "StoreFormatError",
     "StoreNotFoundError",
+    "StoreURLError",
+    "SyncError",
     "UnsupportedFileError",
+    "UpdateConflictError",
     "ValidationError",
 ]
 
@@ -196,3 +200,19 @@ class StorageError(FsstoreError, OSError):
     def __init__(self, message: str, path: str = "") -> None:
         super().__init__(message)
         self.path = path
+
+
+class MissingDependencyError(FsstoreError, ImportError):
+    """An optional dependency needed for what was asked is not installed."""
+
+
+class StoreURLError(FsstoreError, ValueError):
+    """A store URL, or an option given with it, that fsstore cannot use."""
+
+
+class UpdateConflictError(FsstoreError, RuntimeError):
+    """Other writers kept changing a document faster than this writer could retry."""
+
+
+class SyncError(FsstoreError, RuntimeError):
+    """A push or pull finished but could not copy everything; what it did copy is intact."""

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any, Final
 import pandas as pd
 
 from fsstore.backend import Backend, LocalBackend, open_backend
+from fsstore.backend.local import TEMPORARY_PREFIX
 from fsstore.canonical import CanonicalSet
 from fsstore.errors import (
     AmbiguousReferenceError,
+    CorruptObjectError,
     ReferenceNotFoundError,
     StoreExistsError,
     StoreFormatError,
@@ -114,10 +116,20 @@ class Store:
         if root is not None and _holds_store_data(root):
             log.warning("%s holds a store's folders but no %s; writing a new one (the stored "
                         "sets and index are kept)", root, STORE_FILE)
-        elif root is not None and root.exists() and (not root.is_dir() or any(root.iterdir())):
+        elif root is not None and root.exists() and (not root.is_dir() or any(
+                not path.name.startswith(TEMPORARY_PREFIX) for path in root.iterdir())):
+            if backend.exists(STORE_FILE):
+                return cls(backend)  # another process initialised it since we looked
             raise StoreExistsError(
                 f"{root} exists and is not an empty folder or an fsstore store; "
                 "choose a new or empty folder"
+            )
+        if root is None and next(iter(backend.list("", temporary=True)), None) is not None:
+            if backend.exists(STORE_FILE):
+                return cls(backend)  # another process initialised it since we looked
+            raise StoreExistsError(
+                f"{backend.url} holds objects but no fsstore store; "
+                "choose an empty bucket or prefix"
             )
         config = {
             "format": STORE_FORMAT,
@@ -195,6 +207,16 @@ class Store:
                 "missing; run `fsstore verify` to find what else is missing",
                 ref,
             ) from None
+        except CorruptObjectError:
+            path = self.backend.local_path(key)
+            if path is not None and os.path.islink(path) and not os.path.exists(path):
+                raise ReferenceNotFoundError(
+                    f"the manifest of set {hash_hex[:12]} is a link to content that is not "
+                    f"here ({path}); if the store lives in git-annex, run `git annex get "
+                    f"{path}` (DVC: `dvc pull`)",
+                    ref,
+                ) from None
+            raise
         events = self._events_of(hash_hex)
         names = self._current_names_of(hash_hex, events)
         return self._feature_set(canonical, provenance, events,

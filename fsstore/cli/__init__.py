@@ -16,6 +16,7 @@ import click
 from fsstore.cli.common import EXIT_CODES, exit_code_of
 from fsstore.cli.registry import registry, validate
 from fsstore.cli.sets import add, init, log_command, ls, show
+from fsstore.cli.sync import clone_command, pull_command, push_command, remote
 from fsstore.errors import FsstoreError
 
 __all__ = ["cli", "main"]
@@ -48,7 +49,8 @@ def cli(context: click.Context, verbose: int) -> None:
         package_logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
-for command in (init, add, ls, show, log_command, registry, validate):
+for command in (init, add, ls, show, log_command, registry, validate, remote,
+                push_command, pull_command, clone_command):
     cli.add_command(command)
 
 

@@ -22,6 +22,9 @@ from fsstore.errors import (
     ReferenceNotFoundError,
     StorageError,
     StoreNotFoundError,
+    StoreURLError,
+    SyncError,
+    UpdateConflictError,
 )
 from fsstore.store import ENV_STORE, Store, default_store
 
@@ -41,10 +44,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_CODES: Final[tuple[tuple[int, str, tuple[type[BaseException], ...]], ...]] = (
     (3, "not found: no such set, name or store",
      (ReferenceNotFoundError, AmbiguousReferenceError, StoreNotFoundError)),
-    (4, "invalid input: nothing was stored", (InvalidInputError,)),
+    (4, "invalid input: nothing was stored", (InvalidInputError, StoreURLError)),
     (5, "integrity: a stored object or the index is damaged",
-     (CorruptObjectError, IndexCorruptError)),
-    (6, "busy: the store lock or index stayed contended", (LockTimeoutError, IndexConflictError)),
+     (CorruptObjectError, IndexCorruptError, SyncError)),
+    (6, "busy: the store lock or index stayed contended",
+     (LockTimeoutError, IndexConflictError, UpdateConflictError)),
     (7, "storage: the file system refused a write", (StorageError,)),
 )
 """Exit status by error type; any other fsstore error exits with 1, a usage error with 2."""
@@ -63,7 +67,8 @@ def store_option(function: F) -> F:
     """``--store PATH`` (or ``FSSTORE_DIR``); default: the nearest ``.fsstore`` upward."""
     return click.option(
         "--store", "store_path", envvar=ENV_STORE, metavar="PATH",
-        help=f"Store folder [env {ENV_STORE}; default: nearest .fsstore folder upward].",
+        help=f"Store folder or URL (s3://, gs://, az://) [env {ENV_STORE}; default: nearest "
+        ".fsstore folder upward].",
     )(function)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from fsstore.backend import is_url, open_backend
 from fsstore.canonical import parse_itype
 from fsstore.cli.common import (
     emit_json,
@@ -34,7 +35,8 @@ __all__ = ["add", "init", "log_command", "ls", "show"]
 @json_option
 def init(path: str, shared: bool, as_json: bool) -> None:
     """Create a store at PATH (default: ./.fsstore), or report the one already there."""
-    existed = (Path(path) / STORE_FILE).is_file()
+    existed = (open_backend(path).exists(STORE_FILE) if is_url(path)
+               else (Path(path) / STORE_FILE).is_file())
     store = Store.init(path, shared=shared)
     if as_json:
         emit_json({"path": store.location, "created": not existed,
