@@ -51,6 +51,7 @@ __all__ = [
 ENCODING: Final = "fsstore.featureset.v1"
 UID_LENGTH: Final = 16
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _IDENTIFIER: Final = r"[A-Za-z_][A-Za-z0-9_]*"
 _ITYPE: Final = re.compile(rf"^{_IDENTIFIER}(\.{_IDENTIFIER})+$")
 _COLON: Final = pa.scalar(":", pa.large_string())
@@ -165,7 +166,15 @@ def _checked_names(names: list[object]) -> list[str]:
         raise InvalidMemberError("a member is the empty string; remove empty values first", [""])
     # One scan of the concatenation finds out whether any member needs a closer look.
     texts = cast("list[str]", names)
-    if _CONTROL.search("".join(texts)):
+    joined = "".join(texts)
+    if _SURROGATE.search(joined):
+        bad = [name for name in texts if _SURROGATE.search(name)]
+        raise InvalidMemberError(
+            f"{len(bad)} member(s) are not valid Unicode text (they hold lone surrogates, "
+            f"usually from bytes decoded with the wrong codec): {preview(bad)}",
+            bad,
+        )
+    if _CONTROL.search(joined):
         bad = [name for name in texts if _CONTROL.search(name)]
         raise InvalidMemberError(
             f"{len(bad)} member(s) contain a control character (tab, newline, ...): "

@@ -24,17 +24,20 @@ Vocabulary (version 1 of the canonical encoding):
 from __future__ import annotations
 
 import re
+import zoneinfo
 from typing import Any, Final
 
 import pandas as pd
 
-from fsstore.errors import InvalidDtypeError
+from fsstore.errors import InvalidDtypeError, shorten
 
 __all__ = ["DTYPES", "dtype_of_series", "normalize_dtype"]
 
 DTYPES: Final = ("int", "float", "num", "bool", "str", "cat", "date", "datetime", "timedelta")
 
-_PARAMETRIC: Final = re.compile(r"^(cat|datetime)\[([^\[\]\x00-\x1f\x7f]{1,200})\]$")
+_CATEGORY: Final = re.compile(r"^cat\[([A-Za-z_][A-Za-z0-9_.]{0,199})\]$")
+_ZONED: Final = re.compile(r"^datetime\[([^\[\]\x00-\x1f\x7f]{1,100})\]$")
+_OFFSET: Final = re.compile(r"^UTC[+-]\d{2}:\d{2}$")
 
 _ALIASES: Final[dict[str, str]] = {
     "integer": "int",
@@ -75,7 +78,11 @@ def normalize_dtype(dtype: object) -> str:
         return _ALIASES[lowered]
     if lowered in DTYPES:
         return lowered
-    if _PARAMETRIC.match(text):
+    if _CATEGORY.match(text):
+        return text
+    zoned = _ZONED.match(text)
+    if zoned:
+        _check_zone(zoned.group(1))
         return text
     try:
         pandas_dtype = pd.api.types.pandas_dtype(text)
@@ -180,8 +187,20 @@ def _dtype_of_object_values(series: pd.Series[Any], column: str) -> str:
     )
 
 
+def _check_zone(zone: str) -> None:
+    if zone == "UTC" or _OFFSET.match(zone):
+        return
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InvalidDtypeError(
+            f"unknown time zone {zone!r} in datetime[{zone}]; use an IANA name such as "
+            "'UTC' or 'Europe/Berlin', or an offset such as 'UTC+01:00'"
+        ) from None
+
+
 def _unknown(shown: str) -> InvalidDtypeError:
     return InvalidDtypeError(
-        f"unknown dtype {shown}; use one of {', '.join(DTYPES)}, "
+        f"unknown dtype {shorten(shown)}; use one of {', '.join(DTYPES)}, "
         "'cat[Label]' or 'datetime[ZONE]'"
     )

@@ -11,10 +11,12 @@ from collections.abc import Sequence
 
 __all__ = [
     "AmbiguousReferenceError",
+    "AmbiguousRegistryError",
     "CorruptObjectError",
     "DatasetNotFoundError",
     "DuplicateColumnError",
     "EmptyFeatureSetError",
+    "FeatureDtypeMismatchError",
     "FileChangedError",
     "FsstoreError",
     "IncompatibleSetsError",
@@ -29,19 +31,30 @@ __all__ = [
     "LockTimeoutError",
     "MissingDependencyError",
     "ReferenceNotFoundError",
+    "RegistryNotFoundError",
+    "RegistryVersionConflictError",
     "StorageError",
     "StoreExistsError",
     "StoreFormatError",
     "StoreNotFoundError",
+    "StoreURLError",
+    "SyncError",
     "UnsupportedFileError",
+    "UpdateConflictError",
+    "ValidationError",
 ]
 
 
 def preview(values: Sequence[object], limit: int = 5) -> str:
     """Render the first few values of a list for an error message."""
-    shown = ", ".join(repr(value) for value in values[:limit])
+    shown = ", ".join(shorten(repr(value)) for value in values[:limit])
     more = len(values) - limit
     return f"{shown}, ... ({more} more)" if more > 0 else shown
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """``text``, cut to ``limit`` characters with an ellipsis, for messages."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class FsstoreError(Exception):
@@ -104,6 +117,37 @@ class IncompatibleSetsError(InvalidInputError):
     """Sets of different itypes or set-level dtypes cannot be combined."""
 
 
+class ValidationError(InvalidInputError):
+    """Values that are not in the registry field they claim to belong to.
+
+    ``values`` holds every distinct invalid value (the message shows the first few),
+    ``itype`` the field, and ``registry`` a label of the registry table checked against.
+    """
+
+    def __init__(self, message: str, values: Sequence[str] = (), itype: str = "",
+                 registry: str = "") -> None:
+        super().__init__(message)
+        self.values = list(values)
+        self.itype = itype
+        self.registry = registry
+
+
+class FeatureDtypeMismatchError(InvalidDtypeError):
+    """A column or value whose dtype disagrees with the dtype of its registered Feature."""
+
+    def __init__(self, message: str, features: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.features = list(features)
+
+
+class RegistryVersionConflictError(InvalidInputError):
+    """A registry version label already names a different table; labels never move."""
+
+    def __init__(self, message: str, existing: str = "") -> None:
+        super().__init__(message)
+        self.existing = existing
+
+
 class ReferenceNotFoundError(FsstoreError, KeyError):
     """No set matches a name or hash prefix."""
 
@@ -129,6 +173,14 @@ class AmbiguousReferenceError(FsstoreError, LookupError):
         self.candidates = list(candidates)
 
 
+class RegistryNotFoundError(ReferenceNotFoundError):
+    """No registry of that name, organism or version in the store."""
+
+
+class AmbiguousRegistryError(AmbiguousReferenceError):
+    """A registry name that is registered for several organisms, none chosen."""
+
+
 class CorruptObjectError(FsstoreError, ValueError):
     """A stored object whose content does not match its hash, or cannot be parsed."""
 
@@ -136,10 +188,6 @@ class CorruptObjectError(FsstoreError, ValueError):
         super().__init__(message)
         self.path = path
         self.expected = expected
-
-
-class MissingDependencyError(FsstoreError, ImportError):
-    """An optional dependency (an extra such as ``fsstore[anndata]``) is not installed."""
 
 
 class StoreNotFoundError(FsstoreError, FileNotFoundError):
@@ -176,3 +224,19 @@ class StorageError(FsstoreError, OSError):
     def __init__(self, message: str, path: str = "") -> None:
         super().__init__(message)
         self.path = path
+
+
+class MissingDependencyError(FsstoreError, ImportError):
+    """An optional dependency needed for what was asked is not installed."""
+
+
+class StoreURLError(FsstoreError, ValueError):
+    """A store URL, or an option given with it, that fsstore cannot use."""
+
+
+class UpdateConflictError(FsstoreError, RuntimeError):
+    """Other writers kept changing a document faster than this writer could retry."""
+
+
+class SyncError(FsstoreError, RuntimeError):
+    """A push or pull finished but could not copy everything; what it did copy is intact."""

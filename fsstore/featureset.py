@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,11 +17,14 @@ from fsstore.canonical import UID_LENGTH, CanonicalSet, canonical_members, nfc, 
 from fsstore.dtypes import dtype_of_series, normalize_dtype
 from fsstore.errors import (
     DuplicateColumnError,
+    EmptyFeatureSetError,
     InvalidDtypeError,
+    InvalidInputError,
     InvalidMemberError,
     preview,
+    shorten,
 )
-from fsstore.names import check_name
+from fsstore.names import check_set_name
 
 if TYPE_CHECKING:
     from fsstore.store import Store
@@ -47,16 +51,24 @@ class Feature:
 
 @dataclass(frozen=True)
 class InputReport:
-    """What was dropped or merged while turning raw input into members."""
+    """What was dropped, merged or noticed while turning raw input into members."""
 
     n_input: int
     missing: int = 0
     duplicates: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()
+    """Distinct values dropped because the registry field does not hold them (lenient)."""
+    multiple: tuple[str, ...] = ()
+    """Members that match more than one record of the registry (kept, and reported)."""
+    standardized: tuple[tuple[str, str], ...] = ()
+    """``(given, replacement)`` for values replaced by their suggestion (standardize)."""
+    validated_against: str | None = None
+    """The registry table the values were checked against; None if they were not."""
 
     @property
     def clean(self) -> bool:
-        return not (self.missing or self.duplicates or self.dropped)
+        return not (self.missing or self.duplicates or self.dropped or self.multiple
+                    or self.standardized)
 
     def summary(self) -> str:
         parts = [f"{self.n_input} values read"]
@@ -66,6 +78,13 @@ class InputReport:
             parts.append(f"{len(self.dropped)} invalid dropped ({preview(self.dropped)})")
         if self.duplicates:
             parts.append(f"{len(self.duplicates)} repeated ({preview(self.duplicates)})")
+        if self.standardized:
+            shown = preview([f"{old} -> {new}" for old, new in self.standardized])
+            parts.append(f"{len(self.standardized)} standardized ({shown})")
+        if self.multiple:
+            parts.append(f"{len(self.multiple)} match several records ({preview(self.multiple)})")
+        parts.append(f"validated against {self.validated_against}" if self.validated_against
+                     else "not validated against a registry")
         return "; ".join(parts)
 
 
@@ -113,7 +132,7 @@ class FeatureSet:
         ordered: bool = False,
         description: str | None = None,
     ) -> None:
-        pairs = [_as_pair(feature) for feature in features]
+        pairs = [_as_pair(feature) for feature in _as_list(features, "features")]
         self._build(pairs, type, name, itype, ordered, description)
 
     def _build(self, pairs: list[tuple[Any, Any]], type: Any, name: str | None,
@@ -135,7 +154,7 @@ class FeatureSet:
             ordered=ordered,
             members=canonical_members(pairs, ordered),
         )
-        self.name = None if name is None else check_name(name)
+        self.name = None if name is None else check_set_name(name)
         self.description = description
         self.report = None
         self.provenance = None
@@ -153,6 +172,11 @@ class FeatureSet:
         ordered: bool = False,
         strict: bool = True,
         description: str | None = None,
+        store: Store | str | os.PathLike[str] | None = None,
+        organism: str | None = None,
+        version: str | None = None,
+        standardize: bool = False,
+        validate: bool = True,
     ) -> FeatureSet:
         """Build a set from identifiers, e.g. Ensembl gene ids for ``Gene.ensembl_gene_id``.
 
@@ -160,9 +184,22 @@ class FeatureSet:
         :class:`~fsstore.errors.InvalidMemberError`; with ``strict=False`` they are dropped
         and counted in :attr:`report`. Repeats in unordered input are merged and reported.
         For ``Feature.name``, ``type`` becomes the dtype of every feature.
+
+        Values are validated against the field's registry in ``store`` (a Store or a path;
+        None means the default store, ``FSSTORE_DIR`` or the nearest ``.fsstore`` upward,
+        if there is one) when that store has the registry; ``organism`` and ``version``
+        choose among its versions (default: the one registered last). Values the field
+        does not hold raise :class:`~fsstore.errors.ValidationError`; with
+        ``strict=False`` they are dropped and listed in ``report.dropped``. Values matching
+        several records are kept and listed in ``report.multiple``. ``standardize=True``
+        first replaces values that have one unambiguous suggestion (``Cd8a`` -> ``CD8A``,
+        ``ENSG00000116288.13`` -> ``ENSG00000116288``, a symbol -> its Ensembl id).
+        ``validate=False`` checks nothing. Sets of ``Feature.name`` take each feature's
+        registered dtype.
         """
-        raw = values.tolist() if hasattr(values, "tolist") else list(values)
+        raw = _as_list(values, "values")
         present = [_as_text(value) for value in raw if not _is_missing(value)]
+        _reject_non_text(present)
         missing = len(raw) - len(present)
         if missing and strict:
             raise InvalidMemberError(
@@ -170,12 +207,31 @@ class FeatureSet:
                 "remove them, or pass strict=False (--lenient) to drop and report them",
                 [value for value in raw if _is_missing(value)],
             )
-        report = InputReport(len(raw), missing=missing, duplicates=_repeated(present))
-        registry, _ = parse_itype(field)
+        registry_name, _ = parse_itype(field)
+        member_dtype = "" if type is None else normalize_dtype(type)
+        checked = None
+        if standardize and not validate:
+            raise InvalidInputError("standardize=True replaces values by what a registry "
+                                    "suggests, so it cannot be used with validate=False")
+        if validate:
+            checked, present, pairs = _validated(present, field, member_dtype, store,
+                                                 organism, version, strict, standardize)
+        report = InputReport(
+            len(raw), missing=missing, duplicates=_repeated(present),
+            dropped=checked.dropped if checked else (),
+            multiple=checked.multiple if checked else (),
+            standardized=checked.standardized if checked else (),
+            validated_against=checked.registry if checked else None,
+        )
+        if not present and checked is not None and checked.dropped:
+            raise EmptyFeatureSetError(
+                f"no value is left to store: {report.summary()}; check the field "
+                f"({field}) and the registry version"
+            )
         feature_set = cls.__new__(cls)
-        if registry == "Feature":
-            member_dtype = "" if type is None else normalize_dtype(type)
-            pairs = [(value, member_dtype) for value in present]
+        if registry_name == "Feature":
+            if not (checked and checked.registry):
+                pairs = [(value, member_dtype) for value in present]
             feature_set._build(pairs, None, name, field, ordered, description)
         else:
             pairs = [(value, "") for value in present]
@@ -193,8 +249,23 @@ class FeatureSet:
         *,
         ordered: bool = False,
         description: str | None = None,
+        store: Store | str | os.PathLike[str] | None = None,
+        strict: bool = True,
+        validate: bool = True,
     ) -> FeatureSet:
-        """Build the set of a DataFrame's columns as Features with dtypes from pandas."""
+        """Build the set of a DataFrame's columns as Features with dtypes from pandas.
+
+        When the store (as for :meth:`from_values`) has a Feature registry, every column
+        must be a registered Feature: others raise
+        :class:`~fsstore.errors.ValidationError`, or with ``strict=False`` are dropped and
+        listed in ``report.dropped``. A column whose dtype disagrees with its registered
+        Feature raises :class:`~fsstore.errors.FeatureDtypeMismatchError` in both modes.
+        """
+        if not isinstance(df, pd.DataFrame):
+            hint = " (use series.to_frame())" if isinstance(df, pd.Series) else ""
+            raise InvalidInputError(
+                f"from_df needs a pandas DataFrame, not {type(df).__name__}{hint}"
+            )
         columns = [_column_name(label) for label in df.columns]
         repeated = _repeated([nfc(column) for column in columns])
         if repeated:
@@ -207,7 +278,40 @@ class FeatureSet:
             Feature(column, dtype_of_series(df.iloc[:, position], column))
             for position, column in enumerate(columns)
         ]
-        return cls(features, None, name, ordered=ordered, description=description)
+        if not validate:
+            return cls(features, None, name, ordered=ordered, description=description)
+        return cls.from_features(features, name, ordered=ordered, description=description,
+                                 store=store, strict=strict)
+
+    @classmethod
+    def from_features(
+        cls,
+        features: Iterable[Feature],
+        name: str | None = None,
+        *,
+        ordered: bool = False,
+        description: str | None = None,
+        store: Store | str | os.PathLike[str] | None = None,
+        strict: bool = True,
+    ) -> FeatureSet:
+        """A set of Features, validated against the store's Feature registry if it has one.
+
+        See :meth:`from_df` for what validation does.
+        """
+        from fsstore.validation import check_features, find_registry
+
+        pairs = [_as_pair(feature) for feature in features]
+        registry = find_registry(FEATURE_ITYPE, store)
+        checked = None
+        if registry is not None:
+            pairs, checked = check_features(pairs, registry, strict=strict)
+        feature_set = cls(pairs, None, name, ordered=ordered, description=description)
+        feature_set.report = InputReport(
+            len(pairs) + (len(checked.dropped) if checked else 0),
+            dropped=checked.dropped if checked else (),
+            validated_against=checked.registry if checked else None,
+        )
+        return feature_set
 
     # -- identity -------------------------------------------------------------------------
 
@@ -320,6 +424,35 @@ class FeatureSet:
         return f"FeatureSet({', '.join(parts)})"
 
 
+def _validated(present: list[Any], field: str, member_dtype: str, store: Any,
+               organism: str | None, version: str | None, strict: bool, standardize: bool,
+               ) -> tuple[Any, list[Any], list[tuple[str, str]]]:
+    """Check ``present`` against the field's registry, if the store has one."""
+    from fsstore.validation import check_features, check_values, find_registry
+
+    registry = find_registry(field, store, organism, version, required=standardize)
+    if registry is None:
+        return None, present, []
+    texts = _checked_text(present)
+    if parse_itype(field)[0] == "Feature":
+        pairs, checked = check_features([(value, member_dtype) for value in texts], registry,
+                                        strict=strict, standardize=standardize)
+        return checked, [pair[0] for pair in pairs], pairs
+    checked = check_values(texts, registry, field, strict=strict, standardize=standardize)
+    return checked, checked.values, []
+
+
+def _checked_text(values: list[Any]) -> list[str]:
+    not_text = [value for value in values if type(value) is not str]
+    if not_text:
+        raise InvalidMemberError(
+            f"{len(not_text)} member(s) are not strings: {preview(not_text)}; feature set "
+            "members are identifiers, so convert them to text first",
+            not_text,
+        )
+    return [nfc(value) for value in values]
+
+
 def _as_pair(feature: Feature | tuple[str, str | None] | str) -> tuple[str, str]:
     if isinstance(feature, Feature):
         return feature.name, feature.dtype or ""
@@ -327,6 +460,33 @@ def _as_pair(feature: Feature | tuple[str, str | None] | str) -> tuple[str, str]
         name, dtype = feature
         return _as_text(name), "" if dtype is None else normalize_dtype(dtype)
     return _as_text(feature), ""
+
+
+def _as_list(values: Any, what: str) -> list[Any]:
+    if isinstance(values, str | bytes):
+        raise InvalidInputError(
+            f"{what} must be a list of values, not one {type(values).__name__} "
+            f"({shorten(repr(values))}); wrap a single value in a list"
+        )
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    try:
+        return list(values)
+    except TypeError:
+        raise InvalidInputError(
+            f"{what} must be a list (or another iterable) of values, not "
+            f"{type(values).__name__}"
+        ) from None
+
+
+def _reject_non_text(values: list[Any]) -> None:
+    other = [value for value in values if type(value) is not str]
+    if other:
+        raise InvalidMemberError(
+            f"{len(other)} value(s) are not text: {preview(other)}; feature set members are "
+            "identifiers, so convert them to text first (for example with str)",
+            other,
+        )
 
 
 def _as_text(value: Any) -> Any:

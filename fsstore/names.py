@@ -6,12 +6,13 @@ import re
 from typing import Final
 
 from fsstore.canonical import nfc
-from fsstore.errors import InvalidNameError
+from fsstore.errors import InvalidNameError, shorten
 
-__all__ = ["MAX_NAME_LENGTH", "check_name"]
+__all__ = ["MAX_NAME_LENGTH", "check_name", "check_set_name"]
 
 MAX_NAME_LENGTH: Final = 255
 _FORBIDDEN: Final = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
+_HASH_LIKE: Final = re.compile(r"^[0-9a-fA-F]{6,64}$")
 
 
 def check_name(name: object, what: str = "name") -> str:
@@ -26,7 +27,7 @@ def check_name(name: object, what: str = "name") -> str:
     text = nfc(name)
     problem = _problem(text)
     if problem:
-        raise InvalidNameError(f"{what} {name!r} {problem}; choose another {what}")
+        raise InvalidNameError(f"{what} {shorten(repr(name))} {problem}; choose another {what}")
     return text
 
 
@@ -46,3 +47,18 @@ def _problem(text: str) -> str:
     if text.startswith("-"):
         return "starts with '-'"
     return ""
+
+
+def check_set_name(name: object) -> str:
+    """Like :func:`check_name`, also refusing 6 to 64 hex digits, which read as a hash prefix.
+
+    A set named ``3a8c51`` would hide the set whose hash starts with ``3a8c51`` wherever a
+    set can be named by either.
+    """
+    text = check_name(name)
+    if _HASH_LIKE.match(text):
+        raise InvalidNameError(
+            f"name {text!r} looks like a hash prefix (6 or more hex digits) and would hide "
+            "the set with that prefix; choose another name"
+        )
+    return text

@@ -1,16 +1,22 @@
 """Reading members from files: a column of a table, a table's header, 10x lists, plain lists.
 
-Formats are chosen from the file name unless given:
+Formats are chosen from the file name unless given, then checked against the content:
 
 ========== =================================================================
 ``csv``     comma-separated table with a header row (``.csv``)
 ``tsv``     tab-separated table with a header row (``.tsv``, ``.tab``)
-``parquet`` Parquet table (``.parquet``, ``.pq``)
+``parquet`` Parquet table (``.parquet``, ``.pq``, or any file starting ``PAR1``)
 ``10x``     Cell Ranger ``features.tsv`` / ``genes.tsv``: no header; id, name, type
 ``list``    one value per line (``.txt``, ``.list``, anything else, standard input)
 ========== =================================================================
 
-Compressed files (``.gz``, ``.bz2``, ``.xz``, ``.zst``) are read transparently.
+A file named like a 10x list but holding a header row (as lists exported from HDF5 files
+do) is read as a ``tsv`` table. Compressed input (gzip, bzip2, xz, zstd) is recognised by
+its first bytes, whatever its name, also on standard input (``-``).
+
+Text cells are read as text and normalised the same way in every format: surrounding white
+space is removed, and an empty cell or one of :data:`MISSING` is a missing value. Blank
+lines at the end of a file are not values; blank lines before the end are missing values.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ import bz2
 import csv
 import gzip
 import io
+import logging
 import lzma
 import sys
-from collections.abc import Callable
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -30,20 +38,49 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fsstore.dtypes import dtype_of_pandas_dtype
-from fsstore.errors import UnsupportedFileError
+from fsstore.errors import DuplicateColumnError, UnsupportedFileError
 from fsstore.featureset import Feature
 
-__all__ = ["FORMATS", "detect_format", "read_header_features", "read_values"]
+__all__ = [
+    "FORMATS",
+    "MISSING",
+    "Column",
+    "detect_format",
+    "read_column",
+    "read_header_features",
+    "read_table",
+    "read_values",
+]
+
+log = logging.getLogger(__name__)
 
 FORMATS: Final = ("csv", "tsv", "parquet", "10x", "list")
 STDIN: Final = "-"
+MISSING: Final = frozenset({"NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "<NA>",
+                            "#N/A"})
+"""Cell values read as missing, besides empty and blank cells."""
 
-_COMPRESSED: Final[dict[str, Callable[..., Any]]] = {
-    ".gz": gzip.open,
-    ".bz2": bz2.open,
-    ".xz": lzma.open,
-}
 _TENX_NAMES: Final = ("features.tsv", "genes.tsv")
+_TENX_TYPES: Final = frozenset({"Gene Expression", "Antibody Capture", "CRISPR Guide Capture",
+                                "Multiplexing Capture", "Custom", "Peaks",
+                                "Protein Expression"})
+_HEADER_WORDS: Final = frozenset({"id", "ids", "gene", "genes", "gene_id", "gene_ids",
+                                  "gene_name", "gene_names", "name", "names", "symbol",
+                                  "feature", "feature_id", "feature_name", "feature_type",
+                                  "feature_types", "genome", "ensembl_id", "index"})
+_SUFFIXES: Final = (".gz", ".bz2", ".xz", ".zst")
+_PARQUET_MAGIC: Final = b"PAR1"
+_SHOWN: Final = 8
+
+
+@dataclass(frozen=True)
+class Column:
+    """The values of one column, and where they came from."""
+
+    name: str
+    values: list[Any]
+    chosen: bool = False
+    """True when the column was picked because the table has only this one."""
 
 
 def detect_format(path: str) -> str:
@@ -51,7 +88,7 @@ def detect_format(path: str) -> str:
     if path == STDIN:
         return "list"
     name = Path(path).name.lower()
-    for suffix in (*_COMPRESSED, ".zst"):
+    for suffix in _SUFFIXES:
         name = name.removesuffix(suffix)
     if name.endswith(_TENX_NAMES):
         return "10x"
@@ -64,159 +101,306 @@ def detect_format(path: str) -> str:
     return "list"
 
 
-def read_values(path: str, *, fmt: str | None = None, column: str | None = None,
-                header: bool = True) -> list[Any]:
-    """The values of one column of a file, missing cells as None.
+def read_column(path: str, *, fmt: str | None = None, column: str | None = None,
+                header: bool = True) -> Column:
+    """One column of a file, missing cells as None.
 
     ``column`` is a column name, or a 0-based position when the table has no such name.
-    Tables with a single column need no ``column``; 10x files default to the id column.
+    A table with a single column needs no ``column``; 10x files default to the id column.
     """
-    fmt = _checked_format(path, fmt)
+    data = _read_bytes(path)
+    fmt = _resolve_format(path, fmt, data)
     if fmt == "list":
         if column is not None:
-            raise UnsupportedFileError(f"{path} is read as a plain list; it has no columns")
-        return _read_lines(path)
+            raise UnsupportedFileError(
+                f"{path} is read as a plain list, which has no columns; pass --format csv or "
+                "--format tsv if it is a table"
+            )
+        return Column("", _lines(data, path))
     if fmt == "parquet":
-        table = _read_parquet(path)
-        name = _choose_column(path, [str(field) for field in table.column_names], column)
-        return list(table.column(name).to_pylist())
-    frame = _read_text_table(path, fmt, header=header and fmt != "10x")
+        table = _parquet(data, path)
+        names = _data_columns(table.schema)
+        name, chosen = _choose_column(path, names, column, fmt)
+        return Column(name, _parquet_values(table.column(name), path, name), chosen)
+    has_header = header and fmt != "10x"
+    names, rows = _text_rows(data, path, fmt, has_header)
     if fmt == "10x" and column is None:
         column = "0"
-    name = _choose_column(path, [str(label) for label in frame.columns], column)
-    series = frame[frame.columns[[str(label) for label in frame.columns].index(name)]]
-    return [None if pd.isna(value) else value for value in series.tolist()]
+    name, chosen = _choose_column(path, names, column, fmt)
+    position = names.index(name)
+    values = [_cell(row[position]) if position < len(row) else None for row in rows]
+    if has_header and not values:
+        raise UnsupportedFileError(
+            f"{path} has a header row ({_listed(names)}) and no values; "
+            "pass --no-header if the first line holds values"
+        )
+    return Column(name, values, chosen)
+
+
+def read_values(path: str, *, fmt: str | None = None, column: str | None = None,
+                header: bool = True) -> list[Any]:
+    """The values of one column of a file (see :func:`read_column`)."""
+    return read_column(path, fmt=fmt, column=column, header=header).values
+
+
+def read_table(path: str, *, fmt: str | None = None, header: bool = True) -> Any:
+    """A whole table, every cell as text: a DataFrame (csv, tsv) or an Arrow table (Parquet).
+
+    Without a header, columns are named by their 0-based position (``"0"``, ``"1"``, ...).
+    """
+    data = _read_bytes(path)
+    fmt = _resolve_format(path, fmt, data)
+    if fmt == "parquet":
+        return _parquet(data, path)
+    if fmt == "list":
+        raise UnsupportedFileError(
+            f"{path} is read as a plain list; a registry needs a csv, tsv or parquet table "
+            "(pass --format to override the guess)"
+        )
+    names, rows = _text_rows(data, path, fmt, header and fmt != "10x")
+    width = len(names)
+    cells = [[_cell(row[i]) if i < len(row) else None for i in range(width)] for row in rows]
+    return pd.DataFrame(cells, columns=names, dtype=object)
 
 
 def read_header_features(path: str, *, fmt: str | None = None) -> list[Feature]:
     """The columns of a table as Features, with dtypes inferred from the data."""
     from fsstore.featureset import FeatureSet
 
-    fmt = _checked_format(path, fmt)
+    data = _read_bytes(path)
+    fmt = _resolve_format(path, fmt, data)
     if fmt in ("list", "10x"):
         raise UnsupportedFileError(
             f"{path} is read as {fmt!r}, which has no header; --header needs a csv, tsv or "
             "parquet table (pass --format to override the guess)"
         )
     if fmt == "parquet":
-        schema = _read_parquet(path, schema_only=True)
-        return [Feature(field.name, _dtype_of_arrow_field(field)) for field in schema]
-    frame = _read_text_table(path, fmt, header=True, infer=True)
+        schema = _parquet(data, path, schema_only=True)
+        names = _data_columns(schema)
+        return [Feature(name, _dtype_of_arrow_field(schema.field(name))) for name in names]
+    text = _decode(data, path)
+    separator = "," if fmt == "csv" else "\t"
+    names = _checked_header(_first_row(text, separator), path)
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=separator, header=None, skiprows=1,
+                            names=names, keep_default_na=False, na_values=["", *MISSING],
+                            skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
+        raise UnsupportedFileError(f"cannot read {path} as {fmt}: {_first_line(error)}") from None
     return FeatureSet.from_df(frame).features
 
 
-def _checked_format(path: str, fmt: str | None) -> str:
-    chosen = fmt or detect_format(path)
-    if chosen not in FORMATS:
+# -- formats ------------------------------------------------------------------------------
+
+
+def _resolve_format(path: str, fmt: str | None, data: bytes) -> str:
+    if fmt is not None and fmt not in FORMATS:
         raise UnsupportedFileError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    if path == STDIN and chosen != "list":
-        raise UnsupportedFileError("standard input is read as a plain list, one value per line")
-    return chosen
+    if fmt is not None:
+        return fmt
+    if data.startswith(_PARQUET_MAGIC):
+        return "parquet"
+    guessed = detect_format(path)
+    if guessed == "10x" and not _looks_like_headerless_10x(data, path):
+        log.info("%s is named like a 10x list but has a header row; reading it as tsv", path)
+        return "tsv"
+    return guessed
 
 
-def _read_lines(path: str) -> list[Any]:
-    data = sys.stdin.buffer.read() if path == STDIN else _read_bytes(path)
+def _looks_like_headerless_10x(data: bytes, path: str) -> bool:
+    text = _decode(data[:65536], path, partial=True)
+    first = text.splitlines()[0].split("\t") if text else []
+    if len(first) not in (2, 3):
+        return False
+    if len(first) == 3 and first[2].strip() not in _TENX_TYPES:
+        return False
+    return not any(field.strip().lower() in _HEADER_WORDS for field in first)
+
+
+# -- text ---------------------------------------------------------------------------------
+
+
+def _lines(data: bytes, path: str) -> list[Any]:
     text = _decode(data, path)
-    return [line if line.strip() else None for line in text.splitlines()]
+    return [_cell(line) for line in _without_trailing_blanks(text.splitlines())]
 
 
-def _read_text_table(path: str, fmt: str, *, header: bool, infer: bool = False) -> pd.DataFrame:
-    options: dict[str, Any] = {
-        "sep": "," if fmt == "csv" else "\t",
-        "header": 0 if header else None,
-    }
-    if not infer:
-        # A blank line in a column of identifiers is a missing value, not nothing.
-        options["dtype"] = str
-        options["skip_blank_lines"] = False
-    try:
-        frame: pd.DataFrame = pd.read_csv(io.BytesIO(_read_bytes(path)), encoding="utf-8-sig",
-                                          **options)
-    except UnicodeDecodeError:
-        raise _not_utf8(path) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
-        raise UnsupportedFileError(f"cannot read {path} as {fmt}: {_first_line(error)}") from None
-    if not header:
-        frame.columns = [str(position) for position in range(frame.shape[1])]
-    elif infer:
-        _reject_mangled_duplicates(path, fmt)
-    return frame
+def _text_rows(data: bytes, path: str, fmt: str, header: bool) -> tuple[list[str],
+                                                                         list[list[str]]]:
+    text = _decode(data, path)
+    separator = "," if fmt == "csv" else "\t"
+    rows = list(csv.reader(io.StringIO(text), delimiter=separator, strict=False))
+    rows = _without_trailing_blanks(rows)
+    if not rows:
+        raise UnsupportedFileError(f"{path} is empty")
+    if header:
+        names = _checked_header(rows[0], path)
+        return names, rows[1:]
+    width = max(len(row) for row in rows)
+    return [str(position) for position in range(width)], rows
 
 
-def _reject_mangled_duplicates(path: str, fmt: str) -> None:
-    # pandas renames a repeated header "x" to "x.1", so read the header row itself.
-    from fsstore.errors import DuplicateColumnError
+def _first_row(text: str, separator: str) -> list[str]:
+    return next(csv.reader(io.StringIO(text), delimiter=separator), [])
 
-    text = _decode(_read_bytes(path), path)
-    first = text.splitlines()[0] if text else ""
-    header = next(csv.reader([first], delimiter="," if fmt == "csv" else "\t"), [])
-    repeated = sorted({name for name in header if header.count(name) > 1})
+
+def _checked_header(row: list[str], path: str) -> list[str]:
+    names = [name.strip() for name in row]
+    if not names or names == [""]:
+        raise UnsupportedFileError(f"{path} is empty or its header row is blank")
+    unnamed = [str(position + 1) for position, name in enumerate(names) if not name]
+    if unnamed:
+        raise UnsupportedFileError(
+            f"column {', '.join(unnamed)} of {path} has no name in the header row (often a "
+            "saved row index); name it, drop it, or pass --no-header if there is no header"
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise DuplicateColumnError(
             f"{path} has duplicate column names: {', '.join(map(repr, repeated))}; "
-            "rename them so each feature has one name",
+            "rename them so each column has one name",
             repeated,
         )
+    return names
 
 
-def _read_parquet(path: str, *, schema_only: bool = False) -> Any:
+def _without_trailing_blanks(rows: list[Any]) -> list[Any]:
+    end = len(rows)
+    while end and not "".join(rows[end - 1]).strip():
+        end -= 1
+    return rows[:end]
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return None if not text or text in MISSING else text
+
+
+# -- Parquet ------------------------------------------------------------------------------
+
+
+def _parquet(data: bytes, path: str, *, schema_only: bool = False) -> Any:
+    source = pa.BufferReader(data)
     try:
-        return pq.read_schema(path) if schema_only else pq.read_table(path)
+        return pq.read_schema(source) if schema_only else pq.read_table(source)
     except (pa.ArrowException, OSError) as error:
         raise UnsupportedFileError(f"cannot read {path} as Parquet: {error}") from None
+
+
+def _data_columns(schema: pa.Schema) -> list[str]:
+    """Column names, without the row index pandas stores, refusing repeated names."""
+    index = set()
+    metadata = schema.pandas_metadata or {}
+    for entry in metadata.get("index_columns", []):
+        if isinstance(entry, str):
+            index.add(entry)
+    names = [name for name in schema.names if name not in index]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DuplicateColumnError(
+            f"the Parquet table has duplicate column names: {', '.join(map(repr, repeated))}",
+            repeated,
+        )
+    return names
+
+
+def _parquet_values(values: pa.ChunkedArray, path: str, name: str) -> list[Any]:
+    kind = values.type
+    if pa.types.is_dictionary(kind):
+        values = values.cast(kind.value_type)
+        kind = kind.value_type
+    if pa.types.is_integer(kind):
+        return [None if value is None else str(value) for value in values.to_pylist()]
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return [_cell(value) for value in values.to_pylist()]
+    raise UnsupportedFileError(
+        f"column {name!r} of {path} holds {kind} values; members are identifiers, so read "
+        "them from a text or integer column"
+    )
 
 
 def _dtype_of_arrow_field(field: pa.Field) -> str:
     return dtype_of_pandas_dtype(pd.ArrowDtype(field.type), context=f"column {field.name!r}")
 
 
-def _choose_column(path: str, names: list[str], column: str | None) -> str:
+# -- columns ------------------------------------------------------------------------------
+
+
+def _choose_column(path: str, names: list[str], column: str | None,
+                   fmt: str) -> tuple[str, bool]:
     if column is None:
         if len(names) == 1:
-            return names[0]
-        shown = ", ".join(repr(name) for name in names[:8])
+            return names[0], True
         raise UnsupportedFileError(
-            f"{path} has {len(names)} columns ({shown}{', ...' if len(names) > 8 else ''}); "
-            "choose one with --column, or use --header to store the column names themselves"
+            f"{path} has {len(names)} columns ({_listed(names)}); choose one with --column, "
+            "or use --header to store the column names themselves"
         )
     if column in names:
-        return column
+        return column, False
     if column.isdigit() and int(column) < len(names):
-        return names[int(column)]
-    raise UnsupportedFileError(
-        f"{path} has no column {column!r}; its columns are "
-        f"{', '.join(repr(name) for name in names[:8])}{', ...' if len(names) > 8 else ''}"
-    )
+        return names[int(column)], False
+    hint = ("; it was read as a 10x list without a header, so pass --format tsv if it has "
+            "one" if fmt == "10x" else "")
+    raise UnsupportedFileError(f"{path} has no column {column!r}; its columns are "
+                               f"{_listed(names)}{hint}")
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(repr(_short(name)) for name in names[:_SHOWN])
+    return shown + (", ..." if len(names) > _SHOWN else "")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- bytes --------------------------------------------------------------------------------
 
 
 def _read_bytes(path: str) -> bytes:
-    opener = _COMPRESSED.get(Path(path).suffix.lower())
     try:
-        if opener is not None:
-            with opener(path, "rb") as handle:
-                return bytes(handle.read())
-        if path.lower().endswith(".zst"):
-            raise UnsupportedFileError(f"{path}: decompress .zst files first (zstd -d)")
-        return Path(path).read_bytes()
+        data = sys.stdin.buffer.read() if path == STDIN else Path(path).read_bytes()
     except FileNotFoundError:
         raise UnsupportedFileError(f"{path} does not exist") from None
     except IsADirectoryError:
         raise UnsupportedFileError(f"{path} is a folder, not a file") from None
-    except (OSError, EOFError, lzma.LZMAError) as error:
-        raise UnsupportedFileError(f"cannot read {path}: {error}") from None
+    except OSError as error:
+        raise UnsupportedFileError(f"cannot read {path}: {error.strerror or error}") from None
+    return _decompressed(data, path)
 
 
-def _decode(data: bytes, path: str) -> str:
+def _decompressed(data: bytes, path: str) -> bytes:
     try:
-        return data.decode("utf-8-sig")
+        if data.startswith(b"\x1f\x8b"):
+            return gzip.decompress(data)
+        if data.startswith(b"BZh"):
+            return bz2.decompress(data)
+        if data.startswith(b"\xfd7zXZ\x00"):
+            return lzma.decompress(data)
+        if data.startswith(b"\x28\xb5\x2f\xfd"):
+            stream = pa.CompressedInputStream(pa.BufferReader(data), "zstd")
+            return bytes(stream.read())
+    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError,
+            pa.ArrowException) as error:
+        raise UnsupportedFileError(f"{path} is compressed but damaged: {error}") from None
+    return data
+
+
+def _decode(data: bytes, path: str, *, partial: bool = False) -> str:
+    if b"\x00" in data[:8192]:
+        raise UnsupportedFileError(
+            f"{path} looks like a binary file, not text; fsstore reads csv, tsv, Parquet, "
+            "10x lists and plain lists (compressed or not)"
+        )
+    try:
+        return data.decode("utf-8-sig", errors="ignore" if partial else "strict")
     except UnicodeDecodeError:
-        raise _not_utf8(path) from None
-
-
-def _not_utf8(path: str) -> UnsupportedFileError:
-    return UnsupportedFileError(
-        f"{path} is not UTF-8 text; convert it first (for example `iconv -f latin1 -t utf-8`)"
-    )
+        raise UnsupportedFileError(
+            f"{path} is not UTF-8 text; convert it first (for example "
+            "`iconv -f latin1 -t utf-8`)"
+        ) from None
 
 
 def _first_line(error: BaseException) -> str:

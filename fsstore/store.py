@@ -8,17 +8,20 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
 from fsstore.backend import Backend, LocalBackend, open_backend
+from fsstore.backend.local import TEMPORARY_PREFIX
 from fsstore.canonical import CanonicalSet
 from fsstore.errors import (
     AmbiguousReferenceError,
+    CorruptObjectError,
     FsstoreError,
     ReferenceNotFoundError,
     StoreExistsError,
@@ -30,9 +33,11 @@ from fsstore.index import Event, Index, View
 from fsstore.index.events import format_time, now
 from fsstore.lock import DEFAULT_LOCK_TIMEOUT
 from fsstore.manifest import decode_manifest, encode_manifest, manifest_key, read_provenance
+from fsstore.names import check_name
 
 if TYPE_CHECKING:
     from fsstore.links import LinkOutcome
+    from fsstore.registry import RegisterOutcome, Registry
 
 __all__ = [
     "DEFAULT_FOLDER",
@@ -110,10 +115,23 @@ class Store:
         if backend.exists(STORE_FILE):
             return cls(backend)
         root = Path(backend.url) if isinstance(backend, LocalBackend) else None
-        if root is not None and root.exists() and (not root.is_dir() or any(root.iterdir())):
+        if root is not None and _holds_store_data(root):
+            log.warning("%s holds a store's folders but no %s; writing a new one (the stored "
+                        "sets and index are kept)", root, STORE_FILE)
+        elif root is not None and root.exists() and (not root.is_dir() or any(
+                not path.name.startswith(TEMPORARY_PREFIX) for path in root.iterdir())):
+            if backend.exists(STORE_FILE):
+                return cls(backend)  # another process initialised it since we looked
             raise StoreExistsError(
                 f"{root} exists and is not an empty folder or an fsstore store; "
                 "choose a new or empty folder"
+            )
+        if root is None and next(iter(backend.list("", temporary=True)), None) is not None:
+            if backend.exists(STORE_FILE):
+                return cls(backend)  # another process initialised it since we looked
+            raise StoreExistsError(
+                f"{backend.url} holds objects but no fsstore store; "
+                "choose an empty bucket or prefix"
             )
         config = {
             "format": STORE_FORMAT,
@@ -169,7 +187,7 @@ class Store:
         if recorded:
             self._keep_members_current(int(recorded[-1]["seq"]))
         events = self._events_of(hash_hex)
-        updated = events[-1]["time"] if events else None
+        updated = _utc(events[-1]["time"]) if events else None
         feature_set.provenance = Provenance(provenance.created_at, provenance.created_by,
                                             updated)
         moved = previous[0] if previous[0] not in (None, hash_hex) else None
@@ -193,7 +211,20 @@ class Store:
                 "missing; run `fsstore verify` to find what else is missing",
                 ref,
             ) from None
-        return self._feature_set(canonical, provenance, self._events_of(hash_hex), ref)
+        except CorruptObjectError:
+            path = self.backend.local_path(key)
+            if path is not None and os.path.islink(path) and not os.path.exists(path):
+                raise ReferenceNotFoundError(
+                    f"the manifest of set {hash_hex[:12]} is a link to content that is not "
+                    f"here ({path}); if the store lives in git-annex, run `git annex get "
+                    f"{path}` (DVC: `dvc pull`)",
+                    ref,
+                ) from None
+            raise
+        events = self._events_of(hash_hex)
+        names = self._current_names_of(hash_hex, events)
+        return self._feature_set(canonical, provenance, events,
+                                 ref if ref in names else (names[-1] if names else None))
 
     def resolve(self, ref: str) -> str:
         """The full hash for a name, a full hash, or a unique hash prefix of 6+ characters."""
@@ -254,6 +285,48 @@ class Store:
             raise ReferenceNotFoundError(f"no set was ever named {name!r}", name)
         return pd.DataFrame(events[["seq", "time", "user", "hash", "n", "itype"]])
 
+    # -- registries -----------------------------------------------------------------------
+
+    def register(self, source: Any, *, name: str, version: str, organism: str | None = None,
+                 fields: Sequence[str] | Mapping[str, Any] | None = None, header: bool = True,
+                 fmt: str | None = None, description: str | None = None) -> RegisterOutcome:
+        """Store a reference table as version ``version`` of registry ``name``.
+
+        See :func:`fsstore.registry.catalog.register`; for example
+        ``store.register(path, name="Gene", organism="human", version="gencode-v48",
+        fields={"ensembl_gene_id": 0, "symbol": 1}, header=False)``.
+        """
+        from fsstore.registry.catalog import register
+
+        return register(self, source, name=name, version=version, organism=organism,
+                        fields=fields, header=header, fmt=fmt, description=description)
+
+    def register_features(self, source: Any,
+                          description: str | None = None) -> RegisterOutcome:
+        """Add features (a DataFrame's columns, or Feature records) to the Feature registry."""
+        from fsstore.registry.features import register_features
+
+        return register_features(self, source, description)
+
+    def registry(self, name: str, *, organism: str | None = None,
+                 version: str | None = None) -> Registry:
+        """A registered registry version (default: the one registered last), read and checked."""
+        from fsstore.registry.catalog import choose_version, load_registry
+
+        return load_registry(self, choose_version(self, name, organism, version))
+
+    def registries(self) -> pd.DataFrame:
+        """One row per registered version, oldest first."""
+        from fsstore.registry.catalog import registry_versions
+
+        columns = ["registry", "organism", "version", "n", "fields", "hash", "registered_at",
+                   "registered_by", "description"]
+        rows = [{"registry": info.registry, "organism": info.organism,
+                 "version": info.version, "n": info.n, "fields": list(info.fields),
+                 "hash": info.hash, "registered_at": info.time, "registered_by": info.user,
+                 "description": info.description} for info in registry_versions(self)]
+        return pd.DataFrame(rows, columns=columns)
+
     # -- datasets and queries (fsstore.links, fsstore.queries, fsstore.algebra) -----------
 
     def link(self, source: Any, **options: Any) -> LinkOutcome:
@@ -312,16 +385,25 @@ class Store:
         table = self.index.read(lambda view: view.find("set", "hash", hash_hex))
         return list(table.to_pylist())
 
+    def _current_names_of(self, hash_hex: str, events: Sequence[Event]) -> list[str]:
+        """The names that point at a set now (a name recorded with it may have moved on)."""
+        recorded = list(dict.fromkeys(event["name"] for event in events if event.get("name")))
+
+        def still_pointing(view: View) -> list[str]:
+            return [name for name in recorded
+                    if view.find("set", "name", name)["hash"].to_pylist()[-1] == hash_hex]
+
+        return self.index.read(still_pointing) if recorded else []
+
     def _feature_set(self, canonical: CanonicalSet, provenance: Provenance,
-                     events: Sequence[Event], ref: str) -> FeatureSet:
+                     events: Sequence[Event], name: str | None) -> FeatureSet:
         feature_set = FeatureSet.__new__(FeatureSet)
         feature_set._canonical = canonical
-        names = [event["name"] for event in events if event.get("name")]
-        feature_set.name = ref if ref in names else (names[-1] if names else None)
+        feature_set.name = name
         descriptions = [event["description"] for event in events if event.get("description")]
         feature_set.description = descriptions[-1] if descriptions else None
         feature_set.report = None
-        updated = events[-1]["time"] if events else None
+        updated = _utc(events[-1]["time"]) if events else None
         feature_set.provenance = Provenance(provenance.created_at, provenance.created_by,
                                             updated)
         return feature_set
@@ -368,11 +450,15 @@ def current_user() -> str:
     """``FSSTORE_USER`` if set, else the operating-system user."""
     configured = os.environ.get(ENV_USER)
     if configured:
-        return configured
+        return check_name(configured, f"user ({ENV_USER})")
     try:
         return getpass.getuser()
     except (KeyError, OSError):
         return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc)
 
 
 def _is_path(location: str | os.PathLike[str]) -> bool:
@@ -389,21 +475,60 @@ def _backend_at(location: str | os.PathLike[str]) -> Backend:
     return LocalBackend(root)
 
 
+def _holds_store_data(root: Path) -> bool:
+    """Whether a folder without a config holds nothing but a store's own folders."""
+    if not root.is_dir():
+        return False
+    entries = {entry.name for entry in root.iterdir()}
+    return bool(entries) and entries <= _STORE_FOLDERS and "objects" in entries
+
+
+_STORE_FOLDERS: Final = frozenset({"objects", "index", "derived", "quarantine"})
+
+
+def _missing_config(backend: Backend) -> StoreNotFoundError:
+    url = backend.url
+    if isinstance(backend, LocalBackend):
+        for parent in backend.root.parents:
+            if (parent / STORE_FILE).is_file():
+                return StoreNotFoundError(
+                    f"{url} is inside the store {parent}; pass --store {parent} instead"
+                )
+        if _holds_store_data(backend.root):
+            return StoreNotFoundError(
+                f"{url} holds a store's folders but its {STORE_FILE} is missing; run "
+                f"`fsstore init {url}` to write a new one (stored sets and index are kept)"
+            )
+    return StoreNotFoundError(
+        f"{url} is not an fsstore store (no {STORE_FILE}); run `fsstore init {url}` to "
+        "create one"
+    )
+
+
 def _read_config(backend: Backend) -> dict[str, Any]:
     where = f"{backend.url}/{STORE_FILE}"
     try:
         config = json.loads(backend.read(STORE_FILE))
     except FileNotFoundError:
-        raise StoreNotFoundError(
-            f"{backend.url} is not an fsstore store (no {STORE_FILE}); run "
-            f"`fsstore init {backend.url}` to create one"
-        ) from None
+        raise _missing_config(backend) from None
+    except NotADirectoryError:
+        raise StoreNotFoundError(f"{backend.url} is a file, not a store folder") from None
+    except PermissionError:
+        raise StoreFormatError(f"cannot read {where}: permission denied; check the store "
+                               "folder's owner and mode") from None
     except (OSError, ValueError) as error:
-        raise StoreFormatError(f"cannot read {where}: {error}") from None
+        raise StoreFormatError(f"cannot read {where}: {error}; it is damaged, restore it "
+                               "from a copy") from None
     if not isinstance(config, dict) or config.get("format") != STORE_FORMAT:
         raise StoreFormatError(f"{where} is not an fsstore store description")
+    if not isinstance(config.get("store_id"), str) or not config["store_id"]:
+        raise StoreFormatError(f"{where} has no valid store_id; it is damaged, restore it "
+                               "from a copy")
     version = config.get("version")
-    if not isinstance(version, int) or version > STORE_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise StoreFormatError(f"{where} has an invalid layout version {version!r}; it is "
+                               "damaged, restore it from a copy")
+    if version > STORE_VERSION:
         raise StoreFormatError(
             f"{backend.url} uses store layout version {version}, newer than this fsstore "
             f"reads ({STORE_VERSION}); upgrade fsstore"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,35 @@ def grch38() -> Path:
 @pytest.fixture
 def mm10() -> Path:
     return data_file(MM10)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server on loopback for the whole session, with the test bucket made."""
+    pytest.importorskip("obstore", reason="obstore is not installed (pip install -e '.[test]')")
+    pytest.importorskip("moto.server",
+                        reason="moto[server] is not installed (pip install -e '.[test]')")
+    from tests import s3server
+
+    process, endpoint = s3server.start()
+    try:
+        yield endpoint
+    finally:
+        s3server.stop(process)
+
+
+@pytest.fixture
+def s3_url(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch,
+           request: pytest.FixtureRequest) -> str:
+    """A fresh prefix in the test bucket, with credentials and endpoint in the environment.
+
+    Subprocesses started by the test inherit the environment, so they reach the same server.
+    """
+    from tests import s3server
+
+    for name, value in s3server.CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:80].strip("-")
+    return f"s3://{s3server.BUCKET}/{slug}-{os.urandom(4).hex()}"

@@ -143,7 +143,7 @@ def test_an_empty_set_is_rejected() -> None:
 
 
 def test_integer_ids_are_not_silently_turned_into_text() -> None:
-    with pytest.raises(InvalidMemberError, match="not strings: 574405"):
+    with pytest.raises(InvalidMemberError, match="not text: 574405"):
         FeatureSet.from_values([574405, 574404], field="Gene.ncbi_gene_id")
 
 

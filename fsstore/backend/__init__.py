@@ -12,17 +12,33 @@ from fsstore.backend.base import Backend, Entry
 from fsstore.backend.local import LocalBackend
 from fsstore.errors import StoreNotFoundError
 
-__all__ = ["Backend", "Entry", "LocalBackend", "open_backend"]
+__all__ = ["Backend", "Entry", "LocalBackend", "is_url", "open_backend"]
+
+OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "az", "azure", "abfs", "abfss")
+
+
+def is_url(location: str) -> bool:
+    """Whether a store location is a URL (``scheme://...``) rather than a folder path."""
+    return "://" in location
 
 
 def open_backend(location: str, *, shared: bool = False) -> Backend:
-    """The backend for a folder path or a ``file://`` URL."""
+    """The backend for a folder path, a ``file://`` URL, or an object-store URL.
+
+    Object-store URLs (``s3://bucket/prefix``, ``gs://``, ``az://``) need the optional
+    ``obstore`` dependency (``pip install 'fsstore[s3]'``); see
+    :mod:`fsstore.backend.object_store` for credentials and options.
+    """
     scheme, separator, rest = location.partition("://")
     if not separator:
         return LocalBackend(location, shared=shared)
     if scheme == "file":
         return LocalBackend(rest, shared=shared)
+    if scheme in OBJECT_STORE_SCHEMES:
+        from fsstore.backend.object_store import ObjectStoreBackend
+
+        return ObjectStoreBackend(location)
     raise StoreNotFoundError(
-        f"fsstore cannot open {location!r}: unknown URL scheme {scheme!r}; "
-        "give a folder path"
+        f"fsstore cannot open {location!r}: unknown URL scheme {scheme!r}; give a folder "
+        f"path or a URL with one of the schemes {', '.join(OBJECT_STORE_SCHEMES)}"
     )

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
-__all__ = ["Backend", "Entry"]
+__all__ = ["UPDATE_LOCK", "Backend", "Entry"]
+
+UPDATE_LOCK: Final = "index/lock"
+"""The lock that serialises :meth:`Backend.update` where there is no compare-and-swap."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,27 @@ class Backend(abc.ABC):
         The default does nothing: backends without locks rely on exclusive :meth:`create`.
         """
         return contextlib.nullcontext()
+
+    def update(self, key: str, change: Callable[[bytes | None], bytes],
+               *, timeout: float = 60.0) -> bytes:
+        """Read ``key``, pass its bytes (None if absent) to ``change``, store the result.
+
+        No concurrent update is lost: ``change`` may run more than once, each time on the
+        latest value, and must not have side effects. Returns what was stored.
+
+        The default holds :meth:`lock` around the read and the :meth:`replace`. Where locks
+        silently do nothing (NFS without lock support), two updates at the same instant can
+        still lose one; object stores override this with a conditional write.
+        """
+        with self.lock(UPDATE_LOCK, timeout):
+            try:
+                current: bytes | None = self.read(key)
+            except FileNotFoundError:
+                current = None
+            updated = change(current)
+            if updated != current:
+                self.replace(key, updated)
+            return updated
 
     def local_path(self, key: str) -> str | None:
         """The key's path on the local file system, when there is one."""

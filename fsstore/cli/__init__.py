@@ -16,12 +16,15 @@ import click
 from fsstore.cli.common import EXIT_CODES, exit_code_of
 from fsstore.cli.datasets import datasets_command, export, link_command
 from fsstore.cli.queries import diff_command, find, similar_command
+from fsstore.cli.registry import registry, validate
 from fsstore.cli.sets import add, init, log_command, ls, show
+from fsstore.cli.sync import clone_command, pull_command, push_command, remote
 from fsstore.errors import FsstoreError
 
 __all__ = ["cli", "main"]
 
 EXIT_INTERNAL: Final = 70
+EXIT_STORAGE: Final = 7
 EXIT_INTERRUPTED: Final = 130
 
 _CODES_HELP: Final = "\n".join(
@@ -48,8 +51,9 @@ def cli(context: click.Context, verbose: int) -> None:
         package_logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
-for command in (init, add, ls, show, log_command, link_command, datasets_command, export, find,
-                similar_command, diff_command):
+for command in (init, add, ls, show, log_command, registry, validate, remote,
+                push_command, pull_command, clone_command, link_command, datasets_command,
+                export, find, similar_command, diff_command):
     cli.add_command(command)
 
 
@@ -74,18 +78,29 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("interrupted", err=True)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # The reader of our output went away (e.g. `fsstore show x | head`); point stdout
-        # at /dev/null so that the interpreter's final flush does not fail again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
+        return _quiet_broken_pipe()
+    except OSError as error:
+        # A file-system refusal the library did not anticipate (permissions, a file where a
+        # folder belongs, a full disk when writing output): one line, not a traceback.
+        where = f" ({error.filename})" if error.filename else ""
+        click.echo(f"error: {error.strerror or error}{where}; check the store folder and "
+                   "its permissions, then run `fsstore verify`", err=True)
+        return EXIT_STORAGE
     except Exception as error:
         if verbose:
             raise
         click.echo(f"internal error: {type(error).__name__}: {error} "
-                   "(run with -vv for the traceback; please report it)", err=True)
+                   "(run `fsstore -vv ...` for the traceback; please report it)", err=True)
         return EXIT_INTERNAL
     return result if isinstance(result, int) else 0
+
+
+def _quiet_broken_pipe() -> int:
+    # The reader of our output went away (e.g. `fsstore show x | head`); point stdout at
+    # /dev/null so that the interpreter's final flush does not fail again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
 
 
 def entry_point() -> None:

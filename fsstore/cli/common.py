@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Final, TypeVar
 
 import click
+import pandas as pd
 
 from fsstore.errors import (
     AmbiguousReferenceError,
@@ -21,6 +22,9 @@ from fsstore.errors import (
     ReferenceNotFoundError,
     StorageError,
     StoreNotFoundError,
+    StoreURLError,
+    SyncError,
+    UpdateConflictError,
 )
 from fsstore.store import ENV_STORE, Store, default_store
 
@@ -40,10 +44,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_CODES: Final[tuple[tuple[int, str, tuple[type[BaseException], ...]], ...]] = (
     (3, "not found: no such set, name or store",
      (ReferenceNotFoundError, AmbiguousReferenceError, StoreNotFoundError)),
-    (4, "invalid input: nothing was stored", (InvalidInputError,)),
+    (4, "invalid input: nothing was stored", (InvalidInputError, StoreURLError)),
     (5, "integrity: a stored object or the index is damaged",
-     (CorruptObjectError, IndexCorruptError)),
-    (6, "busy: the store lock or index stayed contended", (LockTimeoutError, IndexConflictError)),
+     (CorruptObjectError, IndexCorruptError, SyncError)),
+    (6, "busy: the store lock or index stayed contended",
+     (LockTimeoutError, IndexConflictError, UpdateConflictError)),
     (7, "storage: the file system refused a write", (StorageError,)),
 )
 """Exit status by error type; any other fsstore error exits with 1, a usage error with 2."""
@@ -62,7 +67,8 @@ def store_option(function: F) -> F:
     """``--store PATH`` (or ``FSSTORE_DIR``); default: the nearest ``.fsstore`` upward."""
     return click.option(
         "--store", "store_path", envvar=ENV_STORE, metavar="PATH",
-        help=f"Store folder [env {ENV_STORE}; default: nearest .fsstore folder upward].",
+        help=f"Store folder or URL (s3://, gs://, az://) [env {ENV_STORE}; default: nearest "
+        ".fsstore folder upward].",
     )(function)
 
 
@@ -80,7 +86,26 @@ def short(hash_hex: str) -> str:
 
 
 def emit_json(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=_json_default))
+    """Print a document as JSON; NaN and NaT (pandas' missing values) become null."""
+    click.echo(json.dumps(_without_nan(document), indent=2, ensure_ascii=False,
+                          default=_json_default, allow_nan=False))
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 member``, ``2 members``, ``36,601 members``."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def _without_nan(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _without_nan(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nan(item) for item in value]
+    if isinstance(value, float) and value != value:
+        return None
+    if value is pd.NaT or value is pd.NA:
+        return None
+    return value
 
 
 def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]],

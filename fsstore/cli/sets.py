@@ -7,18 +7,22 @@ from typing import Any
 
 import click
 
+from fsstore.backend import is_url, open_backend
+from fsstore.canonical import parse_itype
 from fsstore.cli.common import (
     emit_json,
     format_time,
     json_option,
     open_store,
+    plural,
     print_table,
     short,
     store_option,
 )
+from fsstore.cli.registry import describe_report
 from fsstore.featureset import FEATURE_ITYPE, FeatureSet
 from fsstore.manifest import manifest_key
-from fsstore.readers import FORMATS, read_header_features, read_values
+from fsstore.readers import FORMATS, read_column, read_header_features
 from fsstore.store import DEFAULT_FOLDER, STORE_FILE, SaveOutcome, Store
 
 __all__ = ["add", "init", "log_command", "ls", "show"]
@@ -31,7 +35,8 @@ __all__ = ["add", "init", "log_command", "ls", "show"]
 @json_option
 def init(path: str, shared: bool, as_json: bool) -> None:
     """Create a store at PATH (default: ./.fsstore), or report the one already there."""
-    existed = (Path(path) / STORE_FILE).is_file()
+    existed = (open_backend(path).exists(STORE_FILE) if is_url(path)
+               else (Path(path) / STORE_FILE).is_file())
     store = Store.init(path, shared=shared)
     if as_json:
         emit_json({"path": store.location, "created": not existed,
@@ -59,15 +64,30 @@ def init(path: str, shared: bool, as_json: bool) -> None:
               help="Dtype of the measured values (e.g. float); for Feature.name, of each "
               "feature.")
 @click.option("--ordered", is_flag=True, help="Member order is part of the set's identity.")
-@click.option("--lenient", is_flag=True,
-              help="Drop missing values and report them instead of failing.")
+@click.option("--strict/--lenient", "strict", default=True,
+              help="Fail on missing values and values not in the registry [default], or "
+              "drop and report them.")
+@click.option("--standardize", is_flag=True,
+              help="Replace values with one unambiguous suggestion (case, version suffix, "
+              "another field, synonym) before validating.")
+@click.option("--organism", help="Registry organism, when several are registered.")
+@click.option("--registry-version", "registry_version", metavar="LABEL",
+              help="Registry version to validate against [default: the one registered last].")
+@click.option("--no-validate", is_flag=True,
+              help="Do not validate against the store's registry.")
 @click.option("--description", help="Free text kept with the name (not part of the hash).")
 @store_option
 @json_option
 def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt: str | None,
-        name: str | None, field: str, set_type: str | None, ordered: bool, lenient: bool,
-        description: str | None, store_path: str | None, as_json: bool) -> None:
+        name: str | None, field: str, set_type: str | None, ordered: bool, strict: bool,
+        standardize: bool, organism: str | None, registry_version: str | None,
+        no_validate: bool, description: str | None, store_path: str | None,
+        as_json: bool) -> None:
     """Add a feature set from FILE (CSV, TSV, Parquet, 10x features.tsv, list, or - for stdin).
+
+    \b
+    Values are validated against the field's registry when the store has one (see
+    `fsstore registry`); --header columns against the Feature registry.
 
     \b
     Examples:
@@ -75,22 +95,52 @@ def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt
       fsstore add table.csv --header --name my-table-columns
       cut -f1 genes.tsv | fsstore add - --field Gene.symbol --name markers
     """
+    _check_add_options(from_header, no_header, column, field, set_type)
     store = open_store(store_path)
-    if from_header:
-        if column is not None:
-            raise click.UsageError("--header stores all columns; it cannot be used with --column")
+    if from_header and parse_itype(field)[0] == "Feature":
         features = read_header_features(source, fmt=fmt)
-        feature_set = FeatureSet(features, None, name, ordered=ordered, description=description)
+        if no_validate:
+            feature_set = FeatureSet(features, None, name, ordered=ordered,
+                                     description=description)
+        else:
+            feature_set = FeatureSet.from_features(features, name, ordered=ordered,
+                                                   description=description, store=store,
+                                                   strict=strict)
     else:
-        values = read_values(source, fmt=fmt, column=column, header=not no_header)
+        if from_header:
+            # The column names are the members, e.g. the genes heading a counts matrix.
+            values: list[Any] = [feature.name for feature in
+                                 read_header_features(source, fmt=fmt)]
+        else:
+            read = read_column(source, fmt=fmt, column=column, header=not no_header)
+            if read.chosen and read.name and not as_json:
+                click.echo(f"reading column {read.name!r} of {source} (its only column; pass "
+                           "--no-header if that first line is a value)", err=True)
+            values = read.values
         feature_set = FeatureSet.from_values(values, field=field, type=set_type, name=name,
-                                             ordered=ordered, strict=not lenient,
-                                             description=description)
+                                             ordered=ordered, strict=strict,
+                                             description=description, store=store,
+                                             organism=organism, version=registry_version,
+                                             standardize=standardize,
+                                             validate=not no_validate)
     outcome = store.put(feature_set)
-    _report_add(store, outcome, as_json)
+    _report_add(store, outcome, as_json, validated=not no_validate)
 
 
-def _report_add(store: Store, outcome: SaveOutcome, as_json: bool) -> None:
+def _check_add_options(from_header: bool, no_header: bool, column: str | None, field: str,
+                       set_type: str | None) -> None:
+    if from_header and no_header:
+        raise click.UsageError("--header reads the header row; it cannot be used with "
+                               "--no-header")
+    if from_header and column is not None:
+        raise click.UsageError("--header stores all columns; it cannot be used with --column")
+    if from_header and set_type is not None and parse_itype(field)[0] == "Feature":
+        raise click.UsageError("--header infers each column's dtype from the data; --type "
+                               "cannot be used with it")
+
+
+def _report_add(store: Store, outcome: SaveOutcome, as_json: bool,
+                validated: bool = True) -> None:
     feature_set = outcome.feature_set
     report = feature_set.report
     if as_json:
@@ -99,18 +149,28 @@ def _report_add(store: Store, outcome: SaveOutcome, as_json: bool) -> None:
                         previous=outcome.previous)
         if report is not None:
             document["input"] = {"values": report.n_input, "missing_dropped": report.missing,
-                                 "repeated": list(report.duplicates)}
+                                 "repeated": list(report.duplicates),
+                                 "invalid_dropped": list(report.dropped),
+                                 "multiple_records": list(report.multiple),
+                                 "standardized": [list(pair) for pair in report.standardized],
+                                 "validated_against": report.validated_against}
         emit_json(document)
         return
+    for line in describe_report(store, report, feature_set.itype, validated):
+        click.echo(line, err=True)
     if report is not None and report.missing:
-        click.echo(f"dropped {report.missing} missing values of {report.n_input}", err=True)
+        click.echo(f"dropped {plural(report.missing, 'missing value')} of {report.n_input}",
+                   err=True)
     if report is not None and report.duplicates:
-        click.echo(f"merged {len(report.duplicates)} repeated values "
+        click.echo(f"merged {plural(len(report.duplicates), 'repeated value')} "
                    f"(e.g. {', '.join(report.duplicates[:3])})", err=True)
     label = f' "{feature_set.name}"' if feature_set.name else ""
-    what = f"{feature_set.n:,} members of {feature_set.itype}"
+    what = f"{plural(feature_set.n, 'member')} of {feature_set.itype}"
     if outcome.created:
         click.echo(f"stored {short(feature_set.hash)}{label}: {what}")
+    elif outcome.recorded:
+        click.echo(f"exists {short(feature_set.hash)}{label}: {what} "
+                   "(already stored; recorded in the index)")
     else:
         click.echo(f"exists {short(feature_set.hash)}{label}: {what} "
                    "(already stored, nothing written)")
@@ -128,6 +188,8 @@ def _report_add(store: Store, outcome: SaveOutcome, as_json: bool) -> None:
 def ls(registry: str | None, itype: str | None, named: bool, store_path: str | None,
        as_json: bool) -> None:
     """List the stored feature sets, oldest first."""
+    if itype:
+        parse_itype(itype)
     store = open_store(store_path)
     sets = store.sets()
     if registry:
@@ -139,7 +201,7 @@ def ls(registry: str | None, itype: str | None, named: bool, store_path: str | N
     if as_json:
         emit_json(sets.to_dict(orient="records"))
         return
-    rows = [(short(row["hash"]), ", ".join(row["names"]) or None, row["itype"],
+    rows = [(short(row["hash"]), _names_cell(row["names"]), row["itype"],
              f"{row['n']:,}", row["type"], format_time(row["created_at"]))
             for row in sets.to_dict(orient="records")]
     print_table(("hash", "names", "itype", "n", "type", "created"), rows)
@@ -191,6 +253,13 @@ def log_command(name: str, store_path: str | None, as_json: bool) -> None:
     rows = [(row["seq"], format_time(row["time"]), row["user"], short(row["hash"]),
              f"{row['n']:,}", row["itype"]) for row in history.to_dict(orient="records")]
     print_table(("seq", "time", "user", "hash", "n", "itype"), rows)
+
+
+def _names_cell(names: list[str], shown: int = 3) -> str | None:
+    if not names:
+        return None
+    extra = f" (+{len(names) - shown} more)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + extra
 
 
 def _summary(store: Store, feature_set: FeatureSet) -> dict[str, Any]:

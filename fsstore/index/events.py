@@ -96,6 +96,25 @@ SET: Final = EventKind(
 )
 """A set was recorded, optionally under a name (which then points at it)."""
 
+REGISTRY: Final = EventKind(
+    name="registry",
+    fields=pa.schema([
+        pa.field("hash", pa.string(), nullable=False),
+        pa.field("registry", pa.string(), nullable=False),
+        pa.field("organism", pa.string()),
+        pa.field("version", pa.string(), nullable=False),
+        pa.field("fields", pa.list_(pa.string()), nullable=False),
+        pa.field("n", pa.int64(), nullable=False),
+        pa.field("description", pa.string()),
+    ]),
+    projections=(
+        Projection("registries.parquet", ("registry", "seq", "pos")),
+        Projection("registry_tables.parquet", ("hash", "seq", "pos")),
+    ),
+)
+"""A registry table was registered as a version of a registry (name and organism)."""
+
+
 DATASET: Final = EventKind(
     name="dataset",
     fields=pa.schema([
@@ -129,7 +148,9 @@ LINK: Final = EventKind(
 )
 """A set was put in (``linked``) or taken out of a dataset's slot."""
 
-KINDS: Final[dict[str, EventKind]] = {SET.name: SET, DATASET.name: DATASET, LINK.name: LINK}
+KINDS: Final[dict[str, EventKind]] = {
+    kind.name: kind for kind in (SET, REGISTRY, DATASET, LINK)
+}
 
 
 def now() -> datetime:

@@ -1,0 +1,116 @@
+"""The sync commands as a user runs them: remote, push, pull, clone, on folders and a bucket.
+
+One test runs the command in subprocesses, as a user would; the others call the same entry
+point in the test process, which is much faster.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fsstore import Store
+from fsstore.cli import main
+from fsstore.manifest import manifest_key
+from tests.test_cli import run
+from tests.test_sync import genes
+
+Invoke = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def fsstore(capsys: pytest.CaptureFixture[str]) -> Invoke:
+    """``fsstore(*args, store=PATH)``: run the command line here; (status, stdout, stderr)."""
+
+    def invoke(*args: str, store: Path | None = None) -> tuple[int, str, str]:
+        capsys.readouterr()
+        extra = ["--store", str(store)] if store is not None else []
+        status = main([*args, *extra])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return invoke
+
+
+def test_remotes_are_added_listed_and_removed(tmp_path: Path, fsstore: Invoke) -> None:
+    store = tmp_path / "store"
+    assert fsstore("init", str(store))[0] == 0
+    status, out, err = fsstore("remote", "add", "backup", str(tmp_path / "backup"), store=store)
+    assert status == 0, err
+    assert out.strip() == f"added remote backup -> {tmp_path / 'backup'}"
+    status, out, _ = fsstore("remote", "--json", store=store)
+    assert json.loads(out) == [{"name": "backup", "url": str(tmp_path / "backup")}]
+    assert fsstore("remote", "add", "backup", "/elsewhere", store=store)[0] == 4
+    assert fsstore("remote", "remove", "backup", store=store)[0] == 0
+    status, out, _ = fsstore("remote", "list", store=store)
+    assert out.strip() == "no remotes; add one with `fsstore remote add NAME URL`"
+    status, _, err = fsstore("push", "backup", store=store)
+    assert status == 3
+    assert err.strip().startswith("error: no remote named 'backup'")
+
+
+def test_the_gene_reference_is_pushed_to_a_bucket_cloned_and_pushed_again(
+        s3_url: str, tmp_path: Path, grch38: Path) -> None:
+    store = tmp_path / "store"
+    assert run("init", str(store))[0] == 0
+    assert run("add", str(grch38), "--field", "Gene.ensembl_gene_id", "--name",
+               "GRCh38-2020-A", store=store)[0] == 0
+    assert run("remote", "add", "team", s3_url, store=store)[0] == 0
+
+    status, out, err = run("push", "team", store=store)
+    assert status == 0, err
+    size = (store / manifest_key(Store(store).resolve("GRCh38-2020-A"))).stat().st_size
+    assert out.splitlines() == [
+        f"initialized a new store at {s3_url}",
+        f"pushed to team ({s3_url}): 1 object copied ({size:,} bytes, {size / 1000:.1f} kB), "
+        "0 already there; 1 index commit merged (1 event)"]
+
+    status, out, err = run("clone", s3_url, str(tmp_path / "clone"), "--json")
+    assert status == 0, err
+    cloned = json.loads(out)
+    assert (cloned["objects"]["copied"], cloned["objects"]["bytes"]) == (1, size)
+
+    status, out, err = run("push", "team", "--json", store=store)
+    assert status == 0, err
+    again = json.loads(out)
+    assert (again["objects"]["copied"], again["objects"]["bytes"],
+            again["index"]["commits"]) == (0, 0, 0)
+
+    status, out, _ = run("ls", "--json", store=tmp_path / "clone")
+    assert [row["names"] for row in json.loads(out)] == [["GRCh38-2020-A"]]
+    status, out, _ = run("show", "GRCh38-2020-A", "--no-members", "--json", "--store", s3_url)
+    assert json.loads(out)["n"] == 36_601
+
+
+def test_a_corrupt_object_on_the_remote_fails_the_pull_with_the_integrity_status(
+        s3_url: str, tmp_path: Path, fsstore: Invoke) -> None:
+    source = Store.init(tmp_path / "source")
+    saved = source.save(genes("CD8A", "CD8B", name="cd8"))
+    assert fsstore("push", s3_url, store=tmp_path / "source")[0] == 0
+    bucket = Store(s3_url)
+    key = manifest_key(saved.hash)
+    bucket.backend.replace(key, bucket.backend.read(key)[:-30])
+
+    status, _, err = fsstore("clone", s3_url, str(tmp_path / "copy"))
+    assert status == 5
+    assert f"problem: {key}: manifest" in err
+    assert err.strip().splitlines()[-1].startswith("error: 2 problem(s) syncing")
+    assert not (tmp_path / "copy" / key).exists()
+
+
+def test_a_name_conflict_is_reported_and_both_sets_kept(tmp_path: Path, fsstore: Invoke) -> None:
+    ana = Store.init(tmp_path / "ana")
+    ana.save(genes("A", name="base"))
+    assert fsstore("clone", str(tmp_path / "ana"), str(tmp_path / "bob"))[0] == 0
+    mine = ana.save(genes("A", "B", name="panel"))
+    theirs = Store(tmp_path / "bob").save(genes("C", name="panel"))
+    status, _, err = fsstore("pull", "origin", store=tmp_path / "bob")
+    assert status == 0, err
+    assert 'conflict: "panel" was moved in both stores: here to ' + theirs.hash[:12] in err
+    assert f"there to {mine.hash[:12]}" in err
+    assert f'now points at {theirs.hash[:12]}, the later one' in err
+    status, out, _ = fsstore("log", "panel", "--json", store=tmp_path / "bob")
+    assert {row["hash"] for row in json.loads(out)} == {mine.hash, theirs.hash}
