@@ -328,3 +328,21 @@ def test_anndata_without_the_extra_says_how_to_install_it(store: Store, tmp_path
     with pytest.raises(MissingDependencyError, match=r"pip install 'fsstore\[anndata\]'"):
         store.link(path)
     assert store.datasets().empty
+
+
+def test_datasets_links_and_copied_bytes_travel_with_a_push(store: Store, tmp_path: Path
+                                                           ) -> None:
+    from fsstore.sync import push
+
+    path = table(tmp_path, "t.csv", "a,b\n1,2\n")
+    outcome = store.link(path, copy=True, name="tiny")
+    panel = store.save(FeatureSet.from_values(["CD4", "CD8A"], field="Gene.symbol"))
+    store.link(path, slots={"genes": panel})
+    push(store, str(tmp_path / "copy"))
+    other = Store(tmp_path / "copy")
+    assert other.datasets().drop(columns="registered_at").to_dict("records") == \
+        store.datasets().drop(columns="registered_at").to_dict("records")
+    assert other.slot("tiny", "genes") == panel
+    with open_dataset(other, outcome.dataset) as handle:
+        assert handle.read() == path.read_bytes()
+    assert set(other.find(member="CD8A")["hash"]) == {panel.hash}
