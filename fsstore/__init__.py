@@ -4,15 +4,19 @@ Each feature set is an immutable Parquet manifest at a path derived from the BLA
 its canonical content; an index maps names, registries and datasets to hashes.
 """
 
+from fsstore.algebra import SetDiff, diff, difference, intersection, union
 from fsstore.canonical import ENCODING, CanonicalSet, digest, encode
 from fsstore.errors import (
     AmbiguousReferenceError,
     AmbiguousRegistryError,
     CorruptObjectError,
+    DatasetNotFoundError,
     DuplicateColumnError,
     EmptyFeatureSetError,
     FeatureDtypeMismatchError,
+    FileChangedError,
     FsstoreError,
+    IncompatibleSetsError,
     IndexConflictError,
     IndexCorruptError,
     InvalidDtypeError,
@@ -20,6 +24,7 @@ from fsstore.errors import (
     InvalidItypeError,
     InvalidMemberError,
     InvalidNameError,
+    InvalidSlotError,
     LockTimeoutError,
     MissingDependencyError,
     ReferenceNotFoundError,
@@ -36,6 +41,7 @@ from fsstore.errors import (
     ValidationError,
 )
 from fsstore.featureset import Feature, FeatureSet, InputReport, Provenance
+from fsstore.links import LinkOutcome, SlotChange
 from fsstore.registry import Inspection, Mapping, Registry, Standardized, Suggestion
 from fsstore.store import SaveOutcome, Store, default_store
 from fsstore.validation import inspect, map_values, standardize
@@ -48,12 +54,15 @@ __all__ = [
     "AmbiguousRegistryError",
     "CanonicalSet",
     "CorruptObjectError",
+    "DatasetNotFoundError",
     "DuplicateColumnError",
     "EmptyFeatureSetError",
     "Feature",
     "FeatureDtypeMismatchError",
     "FeatureSet",
+    "FileChangedError",
     "FsstoreError",
+    "IncompatibleSetsError",
     "IndexConflictError",
     "IndexCorruptError",
     "InputReport",
@@ -63,6 +72,8 @@ __all__ = [
     "InvalidItypeError",
     "InvalidMemberError",
     "InvalidNameError",
+    "InvalidSlotError",
+    "LinkOutcome",
     "LockTimeoutError",
     "Mapping",
     "MissingDependencyError",
@@ -72,6 +83,8 @@ __all__ = [
     "RegistryNotFoundError",
     "RegistryVersionConflictError",
     "SaveOutcome",
+    "SetDiff",
+    "SlotChange",
     "Standardized",
     "StorageError",
     "Store",
@@ -85,9 +98,13 @@ __all__ = [
     "UpdateConflictError",
     "ValidationError",
     "default_store",
+    "diff",
+    "difference",
     "digest",
     "encode",
     "inspect",
+    "intersection",
     "map_values",
     "standardize",
+    "union",
 ]

@@ -13,10 +13,13 @@ __all__ = [
     "AmbiguousReferenceError",
     "AmbiguousRegistryError",
     "CorruptObjectError",
+    "DatasetNotFoundError",
     "DuplicateColumnError",
     "EmptyFeatureSetError",
     "FeatureDtypeMismatchError",
+    "FileChangedError",
     "FsstoreError",
+    "IncompatibleSetsError",
     "IndexConflictError",
     "IndexCorruptError",
     "InvalidDtypeError",
@@ -24,6 +27,7 @@ __all__ = [
     "InvalidItypeError",
     "InvalidMemberError",
     "InvalidNameError",
+    "InvalidSlotError",
     "LockTimeoutError",
     "MissingDependencyError",
     "ReferenceNotFoundError",
@@ -97,6 +101,22 @@ class UnsupportedFileError(InvalidInputError):
     """A file whose format or layout fsstore cannot read members from."""
 
 
+class InvalidSlotError(InvalidInputError):
+    """A slot name that is empty, too long, or not made of letters, digits, ``_.-:``."""
+
+
+class FileChangedError(InvalidInputError):
+    """A dataset file changed while it was being hashed or copied; nothing was recorded."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class IncompatibleSetsError(InvalidInputError):
+    """Sets of different itypes or set-level dtypes cannot be combined."""
+
+
 class ValidationError(InvalidInputError):
     """Values that are not in the registry field they claim to belong to.
 
@@ -138,6 +158,10 @@ class ReferenceNotFoundError(FsstoreError, KeyError):
     def __str__(self) -> str:
         # KeyError quotes its argument; a message reads better without quotes.
         return str(self.args[0])
+
+
+class DatasetNotFoundError(ReferenceNotFoundError):
+    """No dataset matches a name, path or hash prefix."""
 
 
 class AmbiguousReferenceError(FsstoreError, LookupError):

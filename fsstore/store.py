@@ -22,6 +22,7 @@ from fsstore.canonical import CanonicalSet
 from fsstore.errors import (
     AmbiguousReferenceError,
     CorruptObjectError,
+    FsstoreError,
     ReferenceNotFoundError,
     StoreExistsError,
     StoreFormatError,
@@ -35,6 +36,7 @@ from fsstore.manifest import decode_manifest, encode_manifest, manifest_key, rea
 from fsstore.names import check_name
 
 if TYPE_CHECKING:
+    from fsstore.links import LinkOutcome
     from fsstore.registry import RegisterOutcome, Registry
 
 __all__ = [
@@ -182,6 +184,8 @@ class Store:
             return [_set_event(feature_set)]
 
         recorded = self.index.commit(build)
+        if recorded:
+            self._keep_members_current(int(recorded[-1]["seq"]))
         events = self._events_of(hash_hex)
         updated = _utc(events[-1]["time"]) if events else None
         feature_set.provenance = Provenance(provenance.created_at, provenance.created_by,
@@ -322,6 +326,58 @@ class Store:
                  "hash": info.hash, "registered_at": info.time, "registered_by": info.user,
                  "description": info.description} for info in registry_versions(self)]
         return pd.DataFrame(rows, columns=columns)
+
+    # -- datasets and queries (fsstore.links, fsstore.queries, fsstore.algebra) -----------
+
+    def link(self, source: Any, **options: Any) -> LinkOutcome:
+        """Register a dataset and link its slots to sets; see :func:`fsstore.links.link`."""
+        from fsstore.links import link
+
+        return link(self, source, **options)
+
+    def datasets(self) -> pd.DataFrame:
+        """One row per dataset; see :func:`fsstore.links.datasets`."""
+        from fsstore.links import datasets
+
+        return datasets(self)
+
+    def slot(self, dataset: str, slot: str) -> FeatureSet:
+        """The set a dataset's slot holds now."""
+        from fsstore.links import slot_set
+
+        return slot_set(self, dataset, slot)
+
+    def find(self, **filters: Any) -> pd.DataFrame:
+        """Sets by name pattern, itype, registry or member (:func:`fsstore.queries.find_sets`)."""
+        from fsstore.queries import find_sets
+
+        return find_sets(self, **filters)
+
+    def datasets_of(self, **which: Any) -> pd.DataFrame:
+        """Dataset slots holding a set or a member (:func:`fsstore.queries.datasets_measuring`)."""
+        from fsstore.queries import datasets_measuring
+
+        return datasets_measuring(self, **which)
+
+    def similar(self, query: Any, **options: Any) -> pd.DataFrame:
+        """Sets overlapping a query set or list; see :func:`fsstore.queries.similar`."""
+        from fsstore.queries import similar
+
+        return similar(self, query, **options)
+
+    def union(self, refs: Sequence[str], name: str | None = None) -> FeatureSet:
+        """The union of stored sets, each member read once (see ``algebra.union_stored``)."""
+        from fsstore.algebra import union_stored
+
+        return union_stored(self, refs, name)
+
+    def _keep_members_current(self, head: int) -> None:
+        from fsstore.members import keep_current_quietly
+
+        try:
+            keep_current_quietly(self, head)
+        except (FsstoreError, OSError) as error:
+            log.warning("could not update the member index (the save succeeded): %s", error)
 
     # -- helpers --------------------------------------------------------------------------
 

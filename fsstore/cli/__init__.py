@@ -14,6 +14,8 @@ from typing import Final
 import click
 
 from fsstore.cli.common import EXIT_CODES, exit_code_of
+from fsstore.cli.datasets import datasets_command, export, link_command
+from fsstore.cli.queries import diff_command, find, similar_command
 from fsstore.cli.registry import registry, validate
 from fsstore.cli.sets import add, init, log_command, ls, show
 from fsstore.cli.sync import clone_command, pull_command, push_command, remote
@@ -50,7 +52,8 @@ def cli(context: click.Context, verbose: int) -> None:
 
 
 for command in (init, add, ls, show, log_command, registry, validate, remote,
-                push_command, pull_command, clone_command):
+                push_command, pull_command, clone_command, link_command, datasets_command,
+                export, find, similar_command, diff_command):
     cli.add_command(command)
 
 

@@ -25,7 +25,9 @@ import pyarrow as pa
 
 __all__ = [
     "COMMON",
+    "DATASET",
     "KINDS",
+    "LINK",
     "Event",
     "EventKind",
     "Projection",
@@ -112,7 +114,43 @@ REGISTRY: Final = EventKind(
 )
 """A registry table was registered as a version of a registry (name and organism)."""
 
-KINDS: Final[dict[str, EventKind]] = {SET.name: SET, REGISTRY.name: REGISTRY}
+
+DATASET: Final = EventKind(
+    name="dataset",
+    fields=pa.schema([
+        pa.field("dataset", pa.string(), nullable=False),
+        pa.field("size", pa.int64(), nullable=False),
+        pa.field("format", pa.string(), nullable=False),
+        pa.field("path", pa.string()),
+        pa.field("name", pa.string()),
+        pa.field("copied", pa.bool_(), nullable=False),
+    ]),
+    projections=(
+        Projection("datasets.parquet", ("dataset", "seq", "pos")),
+        Projection("dataset_paths.parquet", ("path", "seq", "pos"), where_not_null="path"),
+        Projection("dataset_names.parquet", ("name", "seq", "pos"), where_not_null="name"),
+    ),
+)
+"""A dataset (a file's bytes, by BLAKE3) was registered, seen at a path or under a name."""
+
+LINK: Final = EventKind(
+    name="link",
+    fields=pa.schema([
+        pa.field("dataset", pa.string(), nullable=False),
+        pa.field("slot", pa.string(), nullable=False),
+        pa.field("hash", pa.string(), nullable=False),
+        pa.field("linked", pa.bool_(), nullable=False),
+    ]),
+    projections=(
+        Projection("links.parquet", ("dataset", "slot", "seq", "pos")),
+        Projection("links_by_set.parquet", ("hash", "seq", "pos")),
+    ),
+)
+"""A set was put in (``linked``) or taken out of a dataset's slot."""
+
+KINDS: Final[dict[str, EventKind]] = {
+    kind.name: kind for kind in (SET, REGISTRY, DATASET, LINK)
+}
 
 
 def now() -> datetime:

@@ -38,6 +38,7 @@ from fsstore.index import COMPACT_AFTER, KINDS, Event, Index, View
 from fsstore.index.events import format_time
 from fsstore.index.index import LOCK_KEY
 from fsstore.index.journal import commit_key, encode_commit
+from fsstore.links import dataset_file_key
 from fsstore.manifest import manifest_key
 
 __all__ = [
@@ -80,6 +81,8 @@ POINTERS: Final[dict[str, Pointer]] = {"set": Pointer(key=("name",), target=("ha
 
 REFERENCES: Final[dict[str, Callable[[Event], list[str]]]] = {
     "set": lambda event: [manifest_key(event["hash"])],
+    "link": lambda event: [manifest_key(event["hash"])],
+    "dataset": lambda event: [dataset_file_key(event["dataset"])] if event["copied"] else [],
 }
 """The object keys an event of a kind points at."""
 

