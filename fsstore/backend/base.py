@@ -78,3 +78,26 @@ class Backend(abc.ABC):
     def local_path(self, key: str) -> str | None:
         """The key's path on the local file system, when there is one."""
         return None
+
+    def move(self, key: str, target: str) -> bool:
+        """Move ``key`` to ``target`` (quarantine); False (and no change) if ``target`` exists.
+
+        The default copies then deletes; backends with a rename override it.
+        """
+        if self.exists(target):
+            return False
+        if not self.create(target, self.read(key)):
+            return False
+        self.delete(key)
+        return True
+
+    def prune(self, prefix: str) -> None:
+        """Remove empty folders under ``prefix``; backends without folders do nothing."""
+        return None
+
+    def break_lock(self, name: str, *, force: bool = False) -> dict[str, object] | None:
+        """Break the lock ``name``; returns its holder (pid, host, since) or None.
+
+        The default has no lock to break.
+        """
+        return None

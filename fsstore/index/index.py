@@ -319,6 +319,7 @@ def delete_run(backend: Backend, run: Run) -> None:
     backend.delete(run.key("RUN.json"))
     for file in run.files:
         backend.delete(run.key(file))
+    backend.prune(run.folder)
 
 
 def _chain(segments: list[Segment]) -> tuple[list[tuple[Segment, int]], list[tuple[int, int]]]:
