@@ -101,3 +101,7 @@ class Backend(abc.ABC):
         The default has no lock to break.
         """
         return None
+
+    def keys(self, prefix: str, *, temporary: bool = False) -> Iterator[str]:
+        """The keys :meth:`list` yields, without their sizes and times (cheaper on folders)."""
+        return (entry.key for entry in self.list(prefix, temporary=temporary))

@@ -75,6 +75,17 @@ class LocalBackend(Backend):
         return str(self._path(key))
 
     def list(self, prefix: str, *, temporary: bool = False) -> Iterator[Entry]:
+        for key, entry in self._walk(prefix, temporary):
+            try:
+                status = entry.stat()
+            except FileNotFoundError:
+                continue  # removed while we were listing
+            yield Entry(key, status.st_size, status.st_mtime)
+
+    def keys(self, prefix: str, *, temporary: bool = False) -> Iterator[str]:
+        return (key for key, _ in self._walk(prefix, temporary))
+
+    def _walk(self, prefix: str, temporary: bool) -> Iterator[tuple[str, os.DirEntry[str]]]:
         top = str(self._path(prefix)) if prefix else str(self.root)
         start = len(str(self.root)) + 1
         pending = [top]
@@ -89,15 +100,14 @@ class LocalBackend(Backend):
                     if entry.is_dir(follow_symlinks=False):
                         pending.append(entry.path)
                         continue
-                    if entry.name.startswith(TEMPORARY_PREFIX) and not temporary:
-                        continue
-                    status = entry.stat()
                 except FileNotFoundError:
+                    continue
+                if entry.name.startswith(TEMPORARY_PREFIX) and not temporary:
                     continue
                 key = entry.path[start:]
                 if os.sep != "/":  # pragma: no cover - Windows separators
                     key = key.replace(os.sep, "/")
-                yield Entry(key, status.st_size, status.st_mtime)
+                yield key, entry
 
     # -- writing --------------------------------------------------------------------------
 

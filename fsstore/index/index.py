@@ -26,7 +26,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fsstore.backend import Backend
-from fsstore.errors import FsstoreError, IndexConflictError, IndexCorruptError
+from fsstore.errors import (
+    FsstoreError,
+    IndexConflictError,
+    IndexCorruptError,
+    LockTimeoutError,
+)
 from fsstore.index.events import KINDS, Event, EventKind, events_to_table, format_time, now
 from fsstore.index.journal import (
     JOURNAL_PREFIX,
@@ -36,9 +41,18 @@ from fsstore.index.journal import (
     encode_commit,
     parse_commit_key,
 )
-from fsstore.index.runs import Run, list_runs, project, read_projection, write_run
+from fsstore.index.runs import (
+    Run,
+    column_sizes,
+    list_runs,
+    project,
+    read_columns,
+    read_projection,
+    write_run,
+)
 
-__all__ = ["COMPACT_AFTER", "LOCK_KEY", "MERGE_FACTOR", "Index", "Layout", "View"]
+__all__ = ["COMPACT_AFTER", "COMPACT_LOCK_KEY", "LOCK_KEY", "MERGE_FACTOR", "Index", "Layout",
+           "View"]
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +63,9 @@ COMPACT_AFTER: Final = 64
 MERGE_FACTOR: Final = 4
 """Two adjacent runs are merged when the older is at most this many times the newer."""
 LOCK_KEY: Final = "index/lock"
-_MAX_COMMIT_ATTEMPTS: Final = 100
+COMPACT_LOCK_KEY: Final = "index/compact.lock"
+"""Taken without waiting by the writer that compacts; others skip compaction meanwhile."""
+_MAX_COMMIT_ATTEMPTS: Final = 1000
 _MAX_READ_ATTEMPTS: Final = 20
 
 
@@ -78,6 +94,10 @@ class Layout:
     runs: list[RunPart]
     commits: list[Commit]
     gaps: list[tuple[int, int]] = field(default_factory=list)
+    superseded_runs: list[Run] = field(default_factory=list)
+    """Runs whose every commit a chosen run also covers (inputs of merges): garbage."""
+    superseded_commits: list[int] = field(default_factory=list)
+    """Journal commits a chosen run also covers (left by an interrupted compaction)."""
 
     @property
     def head(self) -> int:
@@ -89,10 +109,12 @@ class Layout:
 class View:
     """The index as of one layout: lookups and whole tables of events."""
 
-    def __init__(self, backend: Backend, layout: Layout) -> None:
+    def __init__(self, backend: Backend, layout: Layout,
+                 journal: Callable[[EventKind, list[Commit]], pa.Table] | None = None) -> None:
         self.backend = backend
         self.layout = layout
         self._journal_tables: dict[str, pa.Table] = {}
+        self._journal = journal or _journal_events
 
     @property
     def head(self) -> int:
@@ -101,10 +123,59 @@ class View:
     def table(self, kind: str) -> pa.Table:
         """Every event of a kind, in commit order."""
         spec = KINDS[kind]
-        parts = [_from_start(read_projection(self.backend, part.run, spec, spec.main), part)
-                 for part in self.layout.runs if part.run.rows.get(kind)]
-        parts.append(self._journal_table(spec))
-        return _in_order(pa.concat_tables(parts))
+        parts = [part for part in self.layout.runs if part.run.rows.get(kind)]
+        journal = self._journal_table(spec)
+        if not parts:
+            return _in_order(journal)
+        # One column at a time, so that loading a million events needs little more memory
+        # than the result. Runs in the chain cover consecutive commit ranges and the
+        # journal follows them, so commit order is each part in (seq, pos) order, in turn.
+        orders = []
+        for part in parts:
+            keys = read_columns(self.backend, part.run, spec.main, ["seq", "pos"])
+            if part.start != part.run.first:
+                keys = keys.append_column("row", pa.array(range(keys.num_rows), pa.int64()))
+                keys = keys.filter(pc.greater_equal(keys["seq"], part.start))
+                inner = pc.sort_indices(keys, sort_keys=_SEQ_POS)
+                orders.append(pc.take(keys["row"], inner))
+            else:
+                orders.append(pc.sort_indices(keys, sort_keys=_SEQ_POS))
+        journal = _in_order(journal)
+        sizes: dict[str, int] = {}
+        for part in parts:
+            for name, size in column_sizes(self.backend, part.run, spec.main).items():
+                sizes[name] = sizes.get(name, 0) + size
+        columns: dict[str, pa.ChunkedArray] = {}
+        # The widest columns first: the peak is then the result plus one column of a run.
+        for wanted in sorted(spec.schema, key=lambda wanted: -sizes.get(wanted.name, 0)):
+            chunks = []
+            for part, order in zip(parts, orders, strict=True):
+                read = read_columns(self.backend, part.run, spec.main, [wanted.name])
+                values = (read[wanted.name] if read.num_columns
+                          else pa.nulls(part.run.rows[kind], wanted.type))
+                chunks.extend(_as_type(pc.take(values, order), wanted.type).chunks)
+                del read, values
+            chunks.extend(journal[wanted.name].chunks)
+            columns[wanted.name] = pa.chunked_array(chunks, wanted.type)
+        return pa.Table.from_arrays([columns[name] for name in spec.schema.names],
+                                    schema=spec.schema)
+
+    def column(self, kind: str, column: str) -> pa.ChunkedArray:
+        """Every value of one column of a kind's events, in no particular order."""
+        spec = KINDS[kind]
+        field = spec.schema.field(column)
+        chunks = []
+        for part in self.layout.runs:
+            if not part.run.rows.get(kind):
+                continue
+            read = read_columns(self.backend, part.run, spec.main, ["seq", column])
+            if column not in read.column_names:
+                continue
+            if part.start != part.run.first:
+                read = read.filter(pc.greater_equal(read["seq"], part.start))
+            chunks.extend(_as_type(read[column], field.type).chunks)
+        chunks.extend(self._journal_table(spec)[column].chunks)
+        return pa.chunked_array(chunks, field.type)
 
     def find(self, kind: str, column: str, value: str) -> pa.Table:
         """Events of a kind whose ``column`` equals ``value``, in commit order."""
@@ -131,9 +202,7 @@ class View:
 
     def _journal_table(self, spec: EventKind) -> pa.Table:
         if spec.name not in self._journal_tables:
-            events = [_without_kind(event) for commit in self.layout.commits
-                      for event in commit.events if event.get("kind") == spec.name]
-            self._journal_tables[spec.name] = events_to_table(spec, events)
+            self._journal_tables[spec.name] = self._journal(spec, self.layout.commits)
         return self._journal_tables[spec.name]
 
 
@@ -158,6 +227,7 @@ class Index:
         self.user = user
         self.lock_timeout = lock_timeout
         self._commits: dict[int, Commit] = {}
+        self._journal_cache: dict[str, tuple[tuple[int, ...], pa.Table]] = {}
 
     # -- reading --------------------------------------------------------------------------
 
@@ -167,7 +237,7 @@ class Index:
         A view reads lazily, so a compaction may remove a file it still needs; use
         :meth:`read` to retry on a fresh view when that happens.
         """
-        return View(self.backend, self.layout())
+        return View(self.backend, self.layout(), self._journal_events)
 
     def read(self, query: Callable[[View], T]) -> T:
         """Run ``query`` on a fresh view, again on a newer one if a compaction got between."""
@@ -201,8 +271,11 @@ class Index:
         )
 
     def _read_layout(self) -> Layout:
+        # The journal first, then the runs: a compaction publishes its run before deleting
+        # the commits it folded, and merged runs stay until a later compaction, so a commit
+        # missing from this listing is always in a run the next listing sees.
+        seqs = [parse_commit_key(key) for key in self.backend.keys(JOURNAL_PREFIX)]
         runs = list_runs(self.backend)
-        seqs = [parse_commit_key(entry.key) for entry in self.backend.list(JOURNAL_PREFIX)]
         segments = [Segment(run.first, run.last, run=run) for run in runs]
         segments += [Segment(seq, seq, commit_seq=seq) for seq in seqs if seq is not None]
         chosen, gaps = _chain(segments)
@@ -210,7 +283,28 @@ class Index:
                    if segment.commit_seq is not None]
         parts = [RunPart(segment.run, start) for segment, start in chosen
                  if segment.run is not None]
-        return Layout(parts, commits, gaps)
+        used = {id(segment) for segment, _ in chosen}
+        spans = [(segment.first, segment.last) for segment, _ in chosen
+                 if segment.run is not None]
+        unused = [segment for segment in segments
+                  if id(segment) not in used and _within(segment, spans)]
+        return Layout(parts, commits, gaps,
+                      [segment.run for segment in unused if segment.run is not None],
+                      [segment.commit_seq for segment in unused
+                       if segment.commit_seq is not None])
+
+    def _journal_events(self, spec: EventKind, commits: list[Commit]) -> pa.Table:
+        """A kind's events in ``commits``, extending the table built for the last view."""
+        seqs = tuple(commit.seq for commit in commits)
+        cached = self._journal_cache.get(spec.name)
+        if cached is not None and seqs[:len(cached[0])] == cached[0]:
+            known, table = cached
+            if len(known) < len(seqs):
+                table = pa.concat_tables([table, _journal_events(spec, commits[len(known):])])
+        else:
+            table = _journal_events(spec, commits)
+        self._journal_cache[spec.name] = (seqs, table)
+        return table
 
     def _commit(self, seq: int) -> Commit:
         cached = self._commits.get(seq)
@@ -234,16 +328,19 @@ class Index:
                 try:
                     events = list(build(view))
                 except FileNotFoundError:
-                    continue  # a compaction (by a writer the lock did not stop) got between
+                    continue  # a compaction removed a file this view was reading
                 if not events:
                     return []
                 seq = view.head + 1
                 stamped = [self._stamp(event, seq, pos) for pos, event in enumerate(events)]
-                if self.backend.create(commit_key(seq), encode_commit(seq, stamped)):
-                    self._commits[seq] = Commit(seq, tuple(stamped))
-                    if len(view.layout.commits) + 1 >= COMPACT_AFTER:
-                        self._compact_quietly()
-                    return stamped
+                created = self.backend.create(commit_key(seq), encode_commit(seq, stamped))
+            if created:
+                self._commits[seq] = Commit(seq, tuple(stamped))
+                if len(view.layout.commits) + 1 >= COMPACT_AFTER:
+                    # After the lock: other writers go on committing while this one folds
+                    # the journal (a large merge can take seconds).
+                    self._compact_quietly()
+                return stamped
             log.debug("commit %d was taken by another writer; retrying", seq)
             time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))
         raise IndexConflictError(
@@ -268,11 +365,16 @@ class Index:
     def compact(self) -> Run | None:
         """Fold the journal into a run and merge runs of similar size.
 
-        Inputs are deleted only after the run that replaces them is published, so every
-        commit is in some visible run or journal file at every instant, even when two
-        compactions run at once.
+        Folded commits are deleted only after the run that holds them is published, and
+        merged runs only by a later compaction (or ``gc``), so every commit is in some
+        visible run or journal file at every instant, even when compactions run at once.
+        A damaged commit is folded as empty and its file moved to quarantine.
         """
         layout = self.layout()
+        for run in layout.superseded_runs:
+            delete_run(self.backend, run)
+        for seq in layout.superseded_commits:
+            self.backend.delete(commit_key(seq))
         new_run = None
         covered = max((part.run.last for part in layout.runs), default=0)
         trailing = [commit for commit in layout.commits if commit.seq > covered]
@@ -280,6 +382,14 @@ class Index:
             first, last = covered + 1, trailing[-1].seq
             new_run = write_run(self.backend, first, last, _tables_of(trailing))
             log.debug("compacted commits %d..%d into %s", first, last, new_run.folder)
+            torn = [commit.seq for commit in trailing if commit.torn]
+            if torn:
+                from fsstore.quarantine import quarantine
+
+                log.warning("index commits %s are damaged; their events are lost; moving "
+                            "them to quarantine", ", ".join(map(str, torn)))
+                quarantine(self.backend, [(commit_key(seq), "damaged index commit (torn "
+                                           "write or checksum mismatch)") for seq in torn])
             for commit in trailing:
                 self.backend.delete(commit_key(commit.seq))
         chain = [part.run for part in layout.runs if part.start == part.run.first]
@@ -295,7 +405,12 @@ class Index:
     def _compact_quietly(self) -> None:
         # The commit has been made; a failed compaction only leaves the journal longer.
         try:
-            self.compact()
+            with self.backend.lock(COMPACT_LOCK_KEY, 0):
+                self.compact()
+        except LockTimeoutError:
+            log.debug("another writer is compacting the index; leaving it the work")
+        except FileNotFoundError as error:
+            log.debug("index compaction raced another one and stopped: %s", error)
         except (FsstoreError, OSError) as error:
             log.warning("index compaction failed (the commit itself succeeded): %s", error)
 
@@ -308,9 +423,8 @@ class Index:
             if parts:
                 tables[kind_name] = pa.concat_tables(parts)
         merged = write_run(self.backend, older.first, newer.last, tables)
-        log.debug("merged runs %s and %s into %s", older.folder, newer.folder, merged.folder)
-        for run in (older, newer):
-            delete_run(self.backend, run)
+        log.debug("merged runs %s and %s into %s; they go at the next compaction",
+                  older.folder, newer.folder, merged.folder)
         return merged
 
 
@@ -331,21 +445,26 @@ def _chain(segments: list[Segment]) -> tuple[list[tuple[Segment, int]], list[tup
     """
     chosen: list[tuple[Segment, int]] = []
     gaps: list[tuple[int, int]] = []
-    following = 1
     ordered = sorted(segments, key=lambda segment: segment.first)
+    following = 1
+    best: Segment | None = None
+    index = 0
     while True:
-        containing = [segment for segment in ordered
-                      if segment.first <= following <= segment.last]
-        if not containing:
-            later = [segment.first for segment in ordered if segment.first > following]
-            if not later:
-                break
-            gaps.append((following, later[0] - 1))
-            following = later[0]
+        # The best segment starting at or before ``following``, over all seen so far.
+        while index < len(ordered) and ordered[index].first <= following:
+            candidate = ordered[index]
+            if best is None or (candidate.last, candidate.run is not None) > (
+                    best.last, best.run is not None):
+                best = candidate
+            index += 1
+        if best is not None and best.last >= following:
+            chosen.append((best, following))
+            following = best.last + 1
             continue
-        best = max(containing, key=lambda segment: (segment.last, segment.run is not None))
-        chosen.append((best, following))
-        following = best.last + 1
+        if index >= len(ordered):
+            break
+        gaps.append((following, ordered[index].first - 1))
+        following = ordered[index].first
     return chosen, gaps
 
 
@@ -363,6 +482,12 @@ def _tables_of(commits: Sequence[Commit]) -> dict[str, pa.Table]:
     return {kind: events_to_table(KINDS[kind], events) for kind, events in grouped.items()}
 
 
+def _journal_events(spec: EventKind, commits: list[Commit]) -> pa.Table:
+    events = [_without_kind(event) for commit in commits for event in commit.events
+              if event.get("kind") == spec.name]
+    return events_to_table(spec, events)
+
+
 def _without_kind(event: Event) -> Event:
     return {key: value for key, value in event.items() if key != "kind"}
 
@@ -373,5 +498,19 @@ def _from_start(table: pa.Table, part: RunPart) -> pa.Table:
     return table.filter(pc.greater_equal(table["seq"], part.start))
 
 
+def _within(segment: Segment, spans: list[tuple[int, int]]) -> bool:
+    """Whether every commit of ``segment`` lies in one of the (sorted, disjoint) ``spans``."""
+    return any(first <= segment.first and segment.last <= last for first, last in spans)
+
+
+def _as_type(values: pa.ChunkedArray | pa.Array, wanted: pa.DataType) -> pa.ChunkedArray:
+    if isinstance(values, pa.Array):
+        values = pa.chunked_array([values], values.type)
+    return values if values.type == wanted else values.cast(wanted)
+
+
+_SEQ_POS: Final = [("seq", "ascending"), ("pos", "ascending")]
+
+
 def _in_order(table: pa.Table) -> pa.Table:
-    return table.sort_by([("seq", "ascending"), ("pos", "ascending")])
+    return table.sort_by(_SEQ_POS)
