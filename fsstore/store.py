@@ -150,6 +150,10 @@ class Store:
         previous: list[str | None] = [None]
 
         def build(view: View) -> list[Event]:
+            if not created and not self.backend.exists(key):
+                # Removed since we looked (by `fsstore gc`, which holds this same lock
+                # while it deletes): write it again before an event refers to it.
+                self.backend.create(key, encode_manifest(feature_set.canonical, provenance))
             history = view.find("set", "hash", hash_hex).to_pylist()
             if feature_set.name is not None:
                 pointing = view.find("set", "name", feature_set.name).to_pylist()

@@ -14,6 +14,7 @@ from typing import Final
 import click
 
 from fsstore.cli.common import EXIT_CODES, exit_code_of
+from fsstore.cli.maintenance import gc, unlock, verify_command
 from fsstore.cli.sets import add, init, log_command, ls, show
 from fsstore.errors import FsstoreError
 
@@ -46,7 +47,7 @@ def cli(context: click.Context, verbose: int) -> None:
         package_logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
-for command in (init, add, ls, show, log_command):
+for command in (init, add, ls, show, log_command, verify_command, gc, unlock):
     cli.add_command(command)
 
 

@@ -34,6 +34,7 @@ from fsstore.index.events import KINDS, EventKind, Projection
 __all__ = [
     "RUNS_PREFIX",
     "RUN_FORMAT",
+    "RUN_MANIFEST",
     "Run",
     "column_sizes",
     "covering_chain",
@@ -41,6 +42,7 @@ __all__ = [
     "project",
     "read_columns",
     "read_projection",
+    "run_folder_range",
     "write_run",
 ]
 
@@ -104,6 +106,12 @@ def _read_run(backend: Backend, folder: str) -> Run | None:
                    dict(manifest["rows"]), dict(manifest["files"]))
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def run_folder_range(folder: str) -> tuple[int, int] | None:
+    """The (first, last) commit numbers a run folder's name says it covers, or None."""
+    found = _FOLDER.match(folder.rpartition("/")[2])
+    return (int(found.group(1)), int(found.group(2))) if found else None
 
 
 def covering_chain(runs: Iterable[Run]) -> list[Run]:
