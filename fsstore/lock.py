@@ -65,6 +65,8 @@ FUTURE_TOLERANCE: Final = 300.0
 """Seconds a marker's time may lie ahead of our clock before it counts as "in the future"."""
 _NO_FLOCK: Final = frozenset({errno.ENOLCK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS,
                               errno.EINVAL})
+_NO_LINK: Final = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS,
+                             errno.EMLINK, errno.EXDEV, errno.EINVAL})
 _BUSY: Final = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES})
 _MAX_POLL: Final = 0.01
 
@@ -337,8 +339,7 @@ class StoreLock:
             except FileExistsError:
                 return False
             except OSError as error:
-                if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP,
-                                       errno.ENOSYS, errno.EMLINK):
+                if error.errno not in _NO_LINK:
                     raise
             # No hard links: create the marker in place; it is small enough for one write.
             try:

@@ -361,7 +361,8 @@ def _fsync_folder(folder: Path) -> None:
         level = logging.WARNING if error.errno == errno.EIO else logging.DEBUG
         log.log(level, "fsync of folder %s failed: %s", folder, error)
     finally:
-        os.close(descriptor)
+        with contextlib.suppress(OSError):
+            os.close(descriptor)  # read-only: nothing can be lost here
 
 
 def _remove_quietly(path: Path) -> None:

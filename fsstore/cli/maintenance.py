@@ -105,7 +105,7 @@ def verify_command(fix: bool, grace: float, workers: int | None, store_path: str
             _print_findings(report)
             click.echo(report.summary())
         if not report.ok:
-            sys.exit(EXIT_DAMAGED)
+            raise click.exceptions.Exit(EXIT_DAMAGED)
         return
     repaired = repair(store, report, grace=grace) if not report.ok else None
     with _progress(not as_json) as progress:
@@ -121,7 +121,7 @@ def verify_command(fix: bool, grace: float, workers: int | None, store_path: str
             _print_repair(repaired)
         click.echo(f"after: {after.summary()}")
     if not after.ok:
-        sys.exit(EXIT_DAMAGED)
+        raise click.exceptions.Exit(EXIT_DAMAGED)
 
 
 def _print_repair(repaired: Any) -> None:

@@ -160,15 +160,28 @@ class View:
         return pa.Table.from_arrays([columns[name] for name in spec.schema.names],
                                     schema=spec.schema)
 
-    def column(self, kind: str, column: str) -> pa.ChunkedArray:
-        """Every value of one column of a kind's events, in no particular order."""
+    def column(self, kind: str, column: str, *,
+               unreadable: list[str] | None = None) -> pa.ChunkedArray:
+        """Every value of one column of a kind's events, in no particular order.
+
+        With ``unreadable`` (a list), runs whose files cannot be read are skipped and their
+        folders appended to it, instead of raising.
+        """
         spec = KINDS[kind]
         field = spec.schema.field(column)
         chunks = []
         for part in self.layout.runs:
             if not part.run.rows.get(kind):
                 continue
-            read = read_columns(self.backend, part.run, spec.main, ["seq", column])
+            try:
+                read = read_columns(self.backend, part.run, spec.main, ["seq", column])
+            except FileNotFoundError:
+                raise  # moved by a compaction: the caller retries on a new view
+            except (OSError, pa.ArrowException):
+                if unreadable is None:
+                    raise
+                unreadable.append(part.run.folder)
+                continue
             if column not in read.column_names:
                 continue
             if part.start != part.run.first:

@@ -33,7 +33,7 @@ from fsstore.index.events import KINDS
 from fsstore.index.index import COMPACT_LOCK_KEY, LOCK_KEY, View
 from fsstore.index.journal import commit_key
 from fsstore.index.runs import RUN_MANIFEST, RUNS_PREFIX, run_folder_range
-from fsstore.integrity.kinds import OBJECT_KINDS, REFERENCES, kind_of_key
+from fsstore.integrity.kinds import kind_of_key, referenced_digests
 from fsstore.integrity.verify import DEFAULT_GRACE, OBJECTS_PREFIX
 from fsstore.store import Store
 
@@ -119,13 +119,7 @@ def _referenced(store: Store, view: View) -> dict[str, set[str]]:
             f"gc refuses to run on {store.location}: the index is damaged "
             f"({'; '.join(problems)}), so some objects may look unreferenced although "
             "lost events referred to them; run `fsstore verify --repair` first")
-    referenced: dict[str, set[str]] = {name: set() for name in OBJECT_KINDS}
-    for reference in REFERENCES:
-        if reference.event in KINDS and reference.object_kind in referenced:
-            values = view.column(reference.event, reference.column).unique()
-            referenced[reference.object_kind].update(
-                value for value in values.to_pylist() if value)
-    return referenced
+    return referenced_digests(view)
 
 
 def _index_garbage(store: Store, view: View, now: float,

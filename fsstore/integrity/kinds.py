@@ -27,7 +27,8 @@ from typing import Any, Final
 import pyarrow.parquet as pq
 
 from fsstore.backend import Backend
-from fsstore.index.events import Event, format_time
+from fsstore.index.events import KINDS, Event, format_time
+from fsstore.index.index import View
 from fsstore.integrity.manifests import ManifestDamage, manifest_digest, manifest_metadata
 from fsstore.manifest import SETS_PREFIX
 
@@ -38,6 +39,7 @@ __all__ = [
     "ObjectKind",
     "Reference",
     "kind_of_key",
+    "referenced_digests",
     "register_object_kind",
     "register_reference",
 ]
@@ -112,6 +114,19 @@ def kind_of_key(key: str) -> ObjectKind | None:
         if key.startswith(kind.prefix + "/"):
             return kind
     return None
+
+
+def referenced_digests(view: View, *,
+                       unreadable: list[str] | None = None) -> dict[str, set[str]]:
+    """Digests of each kind of object that some event of the history refers to."""
+    referenced: dict[str, set[str]] = {name: set() for name in OBJECT_KINDS}
+    for reference in REFERENCES:
+        if reference.event in KINDS and reference.object_kind in referenced:
+            values = view.column(reference.event, reference.column,
+                                 unreadable=unreadable).unique()
+            referenced[reference.object_kind].update(
+                value for value in values.to_pylist() if value)
+    return referenced
 
 
 def _source(backend: Backend, key: str) -> Any:

@@ -26,7 +26,7 @@ from typing import Any
 from fsstore.index.events import Event
 from fsstore.index.index import COMPACT_LOCK_KEY, LOCK_KEY, View
 from fsstore.integrity.findings import Finding, Report
-from fsstore.integrity.kinds import OBJECT_KINDS, REFERENCES, ObjectDamage
+from fsstore.integrity.kinds import OBJECT_KINDS, ObjectDamage, referenced_digests
 from fsstore.integrity.rebuild import rebuild_index
 from fsstore.integrity.verify import DEFAULT_GRACE, verify
 from fsstore.quarantine import quarantine
@@ -112,7 +112,27 @@ def repair(store: Store, report: Report | None = None, *, grace: float = DEFAULT
         done.unrepaired = [finding for finding in report.errors
                            if finding.problem in ("missing", "unknown-kind")
                            and finding.key not in done.restored]
+        done.unrepaired += _referenced_but_quarantined(store, done.quarantined)
     return done
+
+
+def _referenced_but_quarantined(store: Store, moved: list[Finding]) -> list[Finding]:
+    """Quarantined objects that events still refer to: they are missing now."""
+    objects = [finding for finding in moved if finding.kind in OBJECT_KINDS]
+    if not objects:
+        return []
+    referenced = store.index.read(lambda view: referenced_digests(view, unreadable=[]))
+    missing = []
+    for finding in objects:
+        kind = OBJECT_KINDS[str(finding.kind)]
+        digest, placed = kind.parse(finding.key)
+        if digest is not None and placed and digest in referenced[kind.name]:
+            missing.append(Finding(
+                "missing", finding.key,
+                f"was {finding.problem} and is in quarantine now, and the index refers to it: "
+                f"save the {kind.name} again or restore it from a copy of the store",
+                kind=kind.name))
+    return missing
 
 
 def _put_back(store: Store, finding: Finding, done: Repair,
@@ -134,15 +154,7 @@ def _recover_events(store: Store) -> int:
     backend = store.backend
 
     def build(view: View) -> list[Event]:
-        referenced: dict[str, set[str]] = {name: set() for name in OBJECT_KINDS}
-        for reference in REFERENCES:
-            if reference.object_kind in referenced:
-                try:
-                    values = view.column(reference.event, reference.column)
-                except KeyError:
-                    continue
-                referenced[reference.object_kind].update(
-                    value for value in values.unique().to_pylist() if value)
+        referenced = referenced_digests(view)
         events: list[Event] = []
         for kind in OBJECT_KINDS.values():
             if kind.recover is None:

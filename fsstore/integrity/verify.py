@@ -32,7 +32,12 @@ from fsstore.index.index import COMPACT_LOCK_KEY, LOCK_KEY, Layout, View
 from fsstore.index.journal import JOURNAL_PREFIX, decode_commit, parse_commit_key
 from fsstore.index.runs import RUN_FORMAT, RUN_MANIFEST, RUNS_PREFIX, run_folder_range
 from fsstore.integrity.findings import Report
-from fsstore.integrity.kinds import OBJECT_KINDS, REFERENCES, ObjectDamage, kind_of_key
+from fsstore.integrity.kinds import (
+    OBJECT_KINDS,
+    ObjectDamage,
+    kind_of_key,
+    referenced_digests,
+)
 from fsstore.quarantine import QUARANTINE_PREFIX
 from fsstore.store import Store
 
@@ -308,17 +313,18 @@ def _run_manifest(report: Report, backend: Backend, folder: str) -> dict[str, ob
 
 def _check_index(report: Report, store: Store, present: dict[str, set[str]],
                  valid: dict[str, set[str]]) -> None:
-    def inspect(view: View) -> tuple[Layout, dict[str, set[str]], int]:
-        referenced: dict[str, set[str]] = {name: set() for name in OBJECT_KINDS}
-        for reference in REFERENCES:
-            if reference.event in KINDS and reference.object_kind in referenced:
-                values = view.column(reference.event, reference.column).unique()
-                referenced[reference.object_kind].update(
-                    value for value in values.to_pylist() if value)
-        events = sum(len(view.column(kind, "seq")) for kind in KINDS)
-        return view.layout, referenced, events
+    def inspect(view: View) -> tuple[Layout, dict[str, set[str]], int, list[str]]:
+        unreadable: list[str] = []
+        referenced = referenced_digests(view, unreadable=unreadable)
+        events = sum(len(view.column(kind, "seq", unreadable=unreadable)) for kind in KINDS)
+        return view.layout, referenced, events, unreadable
 
-    layout, referenced, report.events = store.index.read(inspect)
+    layout, referenced, report.events, unreadable = store.index.read(inspect)
+    if unreadable:
+        # Its damage is reported with its files; the events in it are unknown, so an
+        # object may look unreferenced only because its event is in there.
+        log.warning("index runs %s cannot be read; objects may look unreferenced",
+                    ", ".join(sorted(set(unreadable))))
     for first, last in layout.gaps:
         report.add("gap", JOURNAL_PREFIX,
                    f"index commits {first}..{last} are in no commit file and no run: "
@@ -335,7 +341,7 @@ def _check_index(report: Report, store: Store, present: dict[str, set[str]],
             report.add("missing", kind.key_of(digest),
                        f"the index refers to {name} {digest} but its file is missing; "
                        "restore it from a copy of the store (`fsstore pull`)", kind=name)
-        for digest in sorted(valid[name] - digests):
+        for digest in sorted(valid[name] - digests) if not unreadable else ():
             report.add("unreferenced", kind.key_of(digest),
                        f"no index entry refers to this {name} object", kind=name)
 
