@@ -105,3 +105,11 @@ class Backend(abc.ABC):
     def keys(self, prefix: str, *, temporary: bool = False) -> Iterator[str]:
         """The keys :meth:`list` yields, without their sizes and times (cheaper on folders)."""
         return (entry.key for entry in self.list(prefix, temporary=temporary))
+
+    def folders(self, prefix: str) -> tuple[str, ...]:
+        """Names of the folders directly under ``prefix`` (for object stores: the common
+        prefixes of the keys under it)."""
+        start = len(prefix) + 1
+        return tuple(sorted({key[start:].partition("/")[0]
+                             for key in self.keys(prefix, temporary=True)
+                             if "/" in key[start:]}))

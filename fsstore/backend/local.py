@@ -85,6 +85,15 @@ class LocalBackend(Backend):
     def keys(self, prefix: str, *, temporary: bool = False) -> Iterator[str]:
         return (key for key, _ in self._walk(prefix, temporary))
 
+    def folders(self, prefix: str) -> tuple[str, ...]:
+        # One directory read: on a local file system it cannot interleave with the creation
+        # or removal of an entry, so a folder that exists throughout is always listed.
+        try:
+            with os.scandir(self._path(prefix)) as entries:
+                return tuple(sorted(entry.name for entry in entries if entry.is_dir()))
+        except FileNotFoundError:
+            return ()
+
     def _walk(self, prefix: str, temporary: bool) -> Iterator[tuple[str, os.DirEntry[str]]]:
         top = str(self._path(prefix)) if prefix else str(self.root)
         start = len(str(self.root)) + 1

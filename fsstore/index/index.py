@@ -7,7 +7,9 @@ Layout (all under ``index/`` of the store):
 
 A writer takes the lock, reads the head (the last commit number), and creates the commit
 ``head + 1``. Creation is exclusive, so even if the lock does nothing (NFS without lock
-support) two writers cannot both own a number: the loser re-reads and retries. Every
+support) two writers cannot both own a number: the loser re-reads and retries. A number
+freed by compaction is never taken again: folded commits stay until a later compaction,
+and a writer whose new commit lands under a run folder's range retries too. Every
 ``COMPACT_AFTER`` commits, the writer folds the journal into a run and merges runs of
 similar size, so a commit costs the same however long the history is and a reader parses
 at most ``COMPACT_AFTER`` small files plus a few sorted Parquet files.
@@ -42,12 +44,14 @@ from fsstore.index.journal import (
     parse_commit_key,
 )
 from fsstore.index.runs import (
+    RUNS_PREFIX,
     Run,
     column_sizes,
     list_runs,
     project,
     read_columns,
     read_projection,
+    run_folder_range,
     write_run,
 )
 
@@ -98,12 +102,20 @@ class Layout:
     """Runs whose every commit a chosen run also covers (inputs of merges): garbage."""
     superseded_commits: list[int] = field(default_factory=list)
     """Journal commits a chosen run also covers (left by an interrupted compaction)."""
+    named: int = 0
+    """The last commit number a run folder's name covers (finished or not)."""
 
     @property
-    def head(self) -> int:
+    def covered(self) -> int:
+        """The last commit number the chosen runs and commits hold."""
         last_commit = self.commits[-1].seq if self.commits else 0
         last_run = max((part.run.last for part in self.runs), default=0)
         return max(last_commit, last_run)
+
+    @property
+    def head(self) -> int:
+        """The last commit number in use: a new commit gets ``head + 1``."""
+        return max(self.covered, self.named)
 
 
 class View:
@@ -204,14 +216,19 @@ class View:
         parts = [_from_start(read_projection(self.backend, part.run, spec, projection, column,
                                              low, high), part)
                  for part in self.layout.runs if part.run.rows.get(kind)]
-        journal = project(self._journal_table(spec), projection)
-        values = journal[column].to_pylist()
-        if high is None:
-            keep = [value == low for value in values]
-        else:
-            keep = [value is not None and low <= value < high for value in values]
-        parts.append(journal.filter(pa.array(keep, pa.bool_())))
-        return _in_order(pa.concat_tables(parts))
+        matches = [_without_kind(event) for commit in self.layout.commits
+                   for event in commit.events
+                   if event.get("kind") == kind and _matches(event.get(column), low, high)
+                   and (projection.where_not_null is None
+                        or event.get(projection.where_not_null) is not None)]
+        journal = project(events_to_table(spec, matches), projection)
+        found = [table for table in parts if table.num_rows]
+        if journal.num_rows or not found:
+            found.append(journal)
+        table = found[0] if len(found) == 1 else pa.concat_tables(found)
+        # Equal keys are stored in commit order, and parts follow the chain: only a range
+        # of keys needs sorting back into commit order.
+        return table if high is None or table.num_rows < 2 else _in_order(table)
 
     def _journal_table(self, spec: EventKind) -> pa.Table:
         if spec.name not in self._journal_tables:
@@ -272,10 +289,15 @@ class Index:
                 layout = self._read_layout()
             except FileNotFoundError:
                 layout = None  # a compaction removed files we had just listed
-            if layout is not None and (not layout.gaps or attempt >= 2):
+            whole = layout is not None and not layout.gaps and layout.covered >= layout.named
+            if layout is not None and (whole or attempt >= 4):
                 for first, last in layout.gaps:
                     log.warning("index commits %d..%d are missing; run `fsstore verify`",
                                 first, last)
+                if layout.covered < layout.named:
+                    log.warning("index commits %d..%d are named by a run folder but held "
+                                "by no run or commit; run `fsstore verify`",
+                                layout.covered + 1, layout.named)
                 return layout
             time.sleep(0.001 * (attempt + 1))
         raise IndexCorruptError(
@@ -288,6 +310,12 @@ class Index:
         # the commits it folded, and merged runs stay until a later compaction, so a commit
         # missing from this listing is always in a run the next listing sees.
         seqs = [parse_commit_key(key) for key in self.backend.keys(JOURNAL_PREFIX)]
+        # A run folder is made before its files and removed after them, and compactions
+        # delete commits only once their run is published, so the folder names bound the
+        # head even when a merge removes files while we list them.
+        named = max((span[1] for span in map(run_folder_range,
+                                             self.backend.folders(RUNS_PREFIX)) if span),
+                    default=0)
         runs = list_runs(self.backend)
         segments = [Segment(run.first, run.last, run=run) for run in runs]
         segments += [Segment(seq, seq, commit_seq=seq) for seq in seqs if seq is not None]
@@ -304,7 +332,7 @@ class Index:
         return Layout(parts, commits, gaps,
                       [segment.run for segment in unused if segment.run is not None],
                       [segment.commit_seq for segment in unused
-                       if segment.commit_seq is not None])
+                       if segment.commit_seq is not None], named)
 
     def _journal_events(self, spec: EventKind, commits: list[Commit]) -> pa.Table:
         """A kind's events in ``commits``, extending the table built for the last view."""
@@ -347,6 +375,12 @@ class Index:
                 seq = view.head + 1
                 stamped = [self._stamp(event, seq, pos) for pos, event in enumerate(events)]
                 created = self.backend.create(commit_key(seq), encode_commit(seq, stamped))
+            if created and self._shadowed(seq):
+                # Our view was older than a commit that has been folded into a run and
+                # deleted since, so the number was free again; readers take the run's
+                # event for it, so ours must go under a new number.
+                log.debug("commit %d landed under a run; retrying", seq)
+                created = False
             if created:
                 self._commits[seq] = Commit(seq, tuple(stamped))
                 if len(view.layout.commits) + 1 >= COMPACT_AFTER:
@@ -360,6 +394,14 @@ class Index:
             f"gave up after {_MAX_COMMIT_ATTEMPTS} attempts to commit to the index of "
             f"{self.backend.url}: other writers kept committing first; retry later"
         )
+
+    def _shadowed(self, seq: int) -> bool:
+        """Whether a run folder (finished or not) covers commit ``seq``."""
+        for folder in self.backend.folders(RUNS_PREFIX):
+            span = run_folder_range(folder)
+            if span is not None and span[0] <= seq <= span[1]:
+                return True
+        return False
 
     def _stamp(self, event: Event, seq: int, pos: int) -> Event:
         if event.get("kind") not in KINDS:
@@ -378,10 +420,12 @@ class Index:
     def compact(self) -> Run | None:
         """Fold the journal into a run and merge runs of similar size.
 
-        Folded commits are deleted only after the run that holds them is published, and
-        merged runs only by a later compaction (or ``gc``), so every commit is in some
-        visible run or journal file at every instant, even when compactions run at once.
-        A damaged commit is folded as empty and its file moved to quarantine.
+        Folded commits and merged runs are deleted only by a later compaction (or ``gc``),
+        once a run that holds them has been published for a whole compaction cycle: so
+        every commit is in some visible run or journal file at every instant, even when
+        compactions run at once, and a writer with a view older than a fold cannot reuse
+        a commit number (see ``_shadowed``). A damaged commit is folded as empty and its
+        file moved to quarantine.
         """
         layout = self.layout()
         for run in layout.superseded_runs:
@@ -403,15 +447,15 @@ class Index:
                             "them to quarantine", ", ".join(map(str, torn)))
                 quarantine(self.backend, [(commit_key(seq), "damaged index commit (torn "
                                            "write or checksum mismatch)") for seq in torn])
-            for commit in trailing:
-                self.backend.delete(commit_key(commit.seq))
-        chain = [part.run for part in layout.runs if part.start == part.run.first]
+        # Parts, not runs: runs left overlapping by compactions that ran at once are merged
+        # from where the chain uses them, so overlaps do not pile up.
+        chain = list(layout.runs)
         if new_run is not None:
-            chain.append(new_run)
-        while (len(chain) >= 2 and chain[-2].last + 1 == chain[-1].first
-               and chain[-2].size <= MERGE_FACTOR * max(chain[-1].size, 1)):
+            chain.append(RunPart(new_run, new_run.first))
+        while (len(chain) >= 2 and chain[-2].run.last + 1 == chain[-1].start
+               and chain[-2].run.size <= MERGE_FACTOR * max(chain[-1].run.size, 1)):
             merged = self._merge(chain[-2], chain[-1])
-            chain[-2:] = [merged]
+            chain[-2:] = [RunPart(merged, merged.first)]
             new_run = merged
         return new_run
 
@@ -427,17 +471,17 @@ class Index:
         except (FsstoreError, OSError) as error:
             log.warning("index compaction failed (the commit itself succeeded): %s", error)
 
-    def _merge(self, older: Run, newer: Run) -> Run:
+    def _merge(self, older: RunPart, newer: RunPart) -> Run:
         tables: dict[str, pa.Table] = {}
-        for kind_name in sorted(set(older.rows) | set(newer.rows)):
+        for kind_name in sorted(set(older.run.rows) | set(newer.run.rows)):
             spec = KINDS[kind_name]
-            parts = [read_projection(self.backend, run, spec, spec.main)
-                     for run in (older, newer) if run.rows.get(kind_name)]
+            parts = [_from_start(read_projection(self.backend, part.run, spec, spec.main), part)
+                     for part in (older, newer) if part.run.rows.get(kind_name)]
             if parts:
                 tables[kind_name] = pa.concat_tables(parts)
-        merged = write_run(self.backend, older.first, newer.last, tables)
+        merged = write_run(self.backend, older.start, newer.run.last, tables)
         log.debug("merged runs %s and %s into %s; they go at the next compaction",
-                  older.folder, newer.folder, merged.folder)
+                  older.run.folder, newer.run.folder, merged.folder)
         return merged
 
 
@@ -509,6 +553,12 @@ def _from_start(table: pa.Table, part: RunPart) -> pa.Table:
     if part.start == part.run.first:
         return table
     return table.filter(pc.greater_equal(table["seq"], part.start))
+
+
+def _matches(value: object, low: str, high: str | None) -> bool:
+    if high is None:
+        return value == low
+    return isinstance(value, str) and low <= value < high
 
 
 def _within(segment: Segment, spans: list[tuple[int, int]]) -> bool:

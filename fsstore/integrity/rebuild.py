@@ -9,19 +9,21 @@ are then removed, the damaged ones into quarantine.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fsstore.backend import Backend
 from fsstore.errors import IndexCorruptError
 from fsstore.index.events import KINDS, EventKind, events_to_table
 from fsstore.index.journal import JOURNAL_PREFIX, commit_key, decode_commit, parse_commit_key
-from fsstore.index.runs import RUNS_PREFIX, Run, run_folder_range, write_run
+from fsstore.index.runs import RUN_MANIFEST, RUNS_PREFIX, Run, run_folder_range, write_run
 from fsstore.quarantine import quarantine
 
 __all__ = ["Rebuilt", "rebuild_index"]
@@ -50,6 +52,8 @@ def rebuild_index(backend: Backend, damaged: Iterable[str]) -> Rebuilt:
     lost: list[str] = []
     head = 0
     run_files: list[str] = []
+    recorded: dict[str, dict[str, int]] = {}
+    damaged_folders: set[str] = set()
     for key in sorted(backend.keys(RUNS_PREFIX)):
         folder, _, file = key.rpartition("/")
         covered = run_folder_range(folder)
@@ -58,13 +62,17 @@ def rebuild_index(backend: Backend, damaged: Iterable[str]) -> Rebuilt:
         run_files.append(key)
         # A run folder, even unfinished, exists only once its commits did.
         head = max(head, covered[1])
+        if file == RUN_MANIFEST:
+            recorded[folder] = _recorded_rows(backend, key)
         kind = _kind_of_file(file)
         if kind is None:
             continue
-        table, missing = _salvage(backend, key, kind)
+        table, unreadable = _salvage(backend, key, kind)
         if table is not None:
             tables.setdefault(kind.name, []).append(table)
-        lost.extend(missing)
+        if unreadable:
+            log.warning("cannot read all of %s: %s", key, "; ".join(unreadable))
+            damaged_folders.add(folder)
     commits: list[int] = []
     for key in sorted(backend.keys(JOURNAL_PREFIX)):
         seq = parse_commit_key(key)
@@ -90,6 +98,7 @@ def rebuild_index(backend: Backend, damaged: Iterable[str]) -> Rebuilt:
     merged = {name: _unique(pa.concat_tables([_conform(part, KINDS[name]) for part in parts]),
                             KINDS[name]) for name, parts in tables.items()}
     events = sum(table.num_rows for table in merged.values())
+    lost += _lost_from_runs(merged, damaged_folders, recorded)
     if head == 0:
         return Rebuilt(None, 0, lost)
     run = write_run(backend, 1, head, merged)
@@ -105,6 +114,35 @@ def rebuild_index(backend: Backend, damaged: Iterable[str]) -> Rebuilt:
             backend.delete(commit_key(seq))
     backend.prune(RUNS_PREFIX)
     return Rebuilt(run, events, lost, moved)
+
+
+def _recorded_rows(backend: Backend, key: str) -> dict[str, int]:
+    try:
+        manifest = json.loads(backend.read(key))
+        return {str(kind): int(rows) for kind, rows in manifest["rows"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _lost_from_runs(merged: dict[str, pa.Table], damaged: set[str],
+                    recorded: dict[str, dict[str, int]]) -> list[str]:
+    """What damaged runs held that no other file gave back."""
+    lost = []
+    for folder in sorted(damaged):
+        first, last = run_folder_range(folder) or (0, 0)
+        rows = recorded.get(folder)
+        if not rows:
+            lost.append(f"an unknown number of events of commits {first}..{last} (the run "
+                        f"{folder} cannot be read and its {RUN_MANIFEST} neither)")
+            continue
+        for kind, count in rows.items():
+            table = merged.get(kind)
+            found = 0 if table is None else int(pc.sum(pc.and_(
+                pc.greater_equal(table["seq"], first),
+                pc.less_equal(table["seq"], last))).as_py() or 0)
+            if found < count:
+                lost.append(f"{count - found} {kind} event(s) of commits {first}..{last}")
+    return lost
 
 
 def _kind_of_file(file: str) -> EventKind | None:
