@@ -121,6 +121,8 @@ class Store:
         # Exclusive: if two processes initialise at once, one config wins and both use it.
         backend.create(STORE_FILE, json.dumps(config, indent=2).encode() + b"\n",
                        readonly=False)
+        if shared and isinstance(backend, LocalBackend):
+            backend.share_folder(backend.root)  # it may have existed, empty, before
         log.info("initialised store %s", backend.url)
         return cls(backend)
 

@@ -186,7 +186,9 @@ class LocalBackend(Backend):
     def lock(self, name: str, timeout: float) -> contextlib.AbstractContextManager[object]:
         from fsstore.lock import StoreLock
 
-        return StoreLock(self._path(name), timeout=timeout, shared=self.shared,
+        path = self._path(name)
+        self._make_folder(path.parent)  # with the shared mode, not as the lock would
+        return StoreLock(path, timeout=timeout, shared=self.shared,
                          unlock_hint=f"fsstore unlock --store {self.root}")
 
     def break_lock(self, name: str, *, force: bool = False) -> dict[str, object] | None:
