@@ -93,15 +93,20 @@ def seal_matches(data: bytes, seal: str) -> bool:
     at = data.rfind(seal.encode())
     if len(seal) != len(_UNSEALED) or at < 0:
         return False
-    return bool(blake3(data[:at] + _UNSEALED + data[at + len(_UNSEALED):]).hexdigest() == seal)
+    view = memoryview(data)
+    hasher = blake3(view[:at])
+    hasher.update(_UNSEALED)
+    hasher.update(view[at + len(_UNSEALED):])
+    return bool(hasher.hexdigest() == seal)
 
 
-def read_seal(data: bytes) -> str | None:
+def read_seal(data: bytes | pq.ParquetFile) -> str | None:
     """The seal recorded in a manifest's footer, or None (an older, unsealed manifest).
 
     Raises ValueError when the manifest says it is sealed but its seal is gone.
     """
-    parquet = pq.ParquetFile(pa.BufferReader(data))
+    parquet = data if isinstance(data, pq.ParquetFile) else pq.ParquetFile(
+        pa.BufferReader(data))
     seal = (parquet.metadata.metadata or {}).get(SEAL_KEY.encode())
     if seal is None:
         if (parquet.schema_arrow.metadata or {}).get(SEALED_KEY.encode()) == b"true":

@@ -22,12 +22,13 @@ from blake3 import blake3
 from fsstore.canonical import ENCODING
 from fsstore.manifest import MANIFEST_FORMAT, read_seal, seal_matches
 
-__all__ = ["ManifestDamage", "manifest_digest", "manifest_metadata"]
+__all__ = ["ManifestDamage", "manifest_digest", "manifest_metadata", "sealed_digest"]
 
 _PARQUET_MAGIC: Final = b"PAR1"
 _COLON: Final = pa.scalar(":", pa.large_string())
 _COMMA: Final = pa.scalar(",", pa.large_string())
 _EMPTY: Final = pa.scalar("", pa.large_string())
+_NO_DTYPE: Final = pa.scalar(",0:,", pa.large_string())
 
 
 class ManifestDamage(Exception):  # noqa: N818 - a finding, raised only inside verify
@@ -68,12 +69,43 @@ def manifest_digest(path_or_bytes: Any) -> tuple[str, str | None]:
     hasher = blake3()
     hasher.update(b"".join(_netstring(value) for value in header))
     if len(table):
-        members = pc.binary_join_element_wise(
-            _netstrings(names.cast(pa.large_string())),
-            _netstrings(pc.fill_null(dtypes.cast(pa.large_string()), "")),
-            _EMPTY)
+        names = names.cast(pa.large_string())
+        lengths = pc.cast(pc.binary_length(names), pa.large_string())
+        if dtypes.null_count == len(dtypes):
+            # No member carries a dtype (every set but Feature sets): one join does it.
+            members = pc.binary_join_element_wise(lengths, _COLON, names, _NO_DTYPE, _EMPTY)
+        else:
+            members = pc.binary_join_element_wise(
+                lengths, _COLON, names, _COMMA,
+                _netstrings(pc.fill_null(dtypes.cast(pa.large_string()), "")), _EMPTY)
         hasher.update(_values_buffer(members))
     return str(hasher.hexdigest()), metadata.get("fsstore.hash")
+
+
+def sealed_digest(data: bytes) -> str | None:
+    """The hash a sealed manifest records, once its seal shows its bytes are intact.
+
+    None for a manifest without a seal (check it with :func:`manifest_digest`); raises
+    :class:`ManifestDamage` when the bytes do not match the seal.
+    """
+    _check_footer(data)
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(data))
+        seal = read_seal(parquet)
+        if seal is None:
+            return None
+        if not seal_matches(data, seal):
+            raise ManifestDamage("corrupt", "does not match its seal (its bytes changed "
+                                 "since it was written)")
+        metadata = manifest_metadata(parquet.schema_arrow.metadata)
+    except ManifestDamage:
+        raise
+    except (pa.ArrowException, OSError, KeyError, ValueError, UnicodeDecodeError) as error:
+        raise ManifestDamage("corrupt", f"cannot be read as a manifest ({error})") from None
+    recorded = metadata.get("fsstore.hash")
+    if recorded is None:
+        raise ManifestDamage("corrupt", "records no hash")
+    return recorded
 
 
 def manifest_metadata(raw: dict[bytes, bytes] | None) -> dict[str, str]:
