@@ -20,6 +20,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Final
 
 import pyarrow as pa
@@ -41,6 +42,11 @@ class FileInfo:
     schema: pa.Schema
     repeated: tuple[str, ...]
     """String columns to hold dictionary-encoded."""
+
+    @cached_property
+    def empty(self) -> pa.Table:
+        """No rows, this file's schema (made once: it costs as much as a small read)."""
+        return self.schema.empty_table()
 
     def bounds(self, column: str) -> list[tuple[Any, Any] | None]:
         """Per row group, the (min, max) of ``column``, or None without statistics."""

@@ -14,13 +14,14 @@ then deleted.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, overload
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -173,7 +174,16 @@ def read_projection(backend: Backend, run: Run, kind: EventKind, projection: Pro
     for group in CACHE.candidates(file.identity, file.info, column, low, high):
         keys = CACHE.group(file.identity, group, (column,),
                            partial(_read_group, file, group, [column], False))
-        values = keys[column]
+        values = keys.column(0)
+        if values.null_count == 0 and values.num_chunks == 1:
+            # Sorted within the group: two binary searches find the rows.
+            start, end = _sorted_range(values.chunk(0), low, high)
+            if start == end:
+                continue
+            rows = CACHE.group(file.identity, group, None,
+                               partial(_read_group, file, group, None, True))
+            found.append(rows.slice(start, end - start))
+            continue
         mask = pc.equal(values, low) if high is None else pc.and_(
             pc.greater_equal(values, low), pc.less(values, high))
         if not pc.any(mask).as_py():
@@ -182,8 +192,38 @@ def read_projection(backend: Backend, run: Run, kind: EventKind, projection: Pro
                            partial(_read_group, file, group, None, True))
         found.append(rows.filter(mask))
     if not found:
-        return file.info.schema.empty_table()
+        return file.info.empty
     return pa.concat_tables(found).cast(file.info.schema)
+
+
+class _Values(Sequence[Any]):
+    """An Arrow array seen as a Python sequence, for ``bisect``."""
+
+    def __init__(self, values: pa.Array) -> None:
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return self.values[index].to_pylist()
+        return self.values[index].as_py()
+
+
+def _sorted_range(values: pa.Array, low: Any, high: Any | None) -> tuple[int, int]:
+    """Positions [start, end) of ``low <= value < high`` (``== low`` without high)."""
+    sequence = _Values(values)
+    start = bisect.bisect_left(sequence, low)
+    end = (bisect.bisect_right(sequence, low, lo=start) if high is None
+           else bisect.bisect_left(sequence, high, lo=start))
+    return start, end
 
 
 def read_columns(backend: Backend, run: Run, projection: Projection,
@@ -238,5 +278,21 @@ class _RunFile:
 def _parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd", row_group_size=_ROW_GROUP,
-                   write_page_checksum=True)
+                   write_page_checksum=True, use_dictionary=_repetitive(table))
     return bytes(sink.getvalue().to_pybytes())
+
+
+def _repetitive(table: pa.Table) -> list[str]:
+    """Columns worth dictionary-encoding: values repeat (user, itype) rather than not (hash).
+
+    A dictionary tried on unique values (hashes, times) makes the file bigger and lookups
+    slower (a third, for hashes), so only these columns get one.
+    """
+    names = []
+    for name in table.column_names:
+        column = table[name]
+        if pa.types.is_boolean(column.type) or pa.types.is_nested(column.type):
+            continue
+        if table.num_rows < 2 or pc.count_distinct(column).as_py() * 2 <= table.num_rows:
+            names.append(name)
+    return names
