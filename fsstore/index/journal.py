@@ -54,7 +54,10 @@ def commit_key(seq: int) -> str:
 
 def parse_commit_key(key: str) -> int | None:
     """The sequence number of a journal key, or None for a key that is not a commit."""
-    found = _NAME.match(key.rpartition("/")[2])
+    name = key.rpartition("/")[2]
+    if len(name) != 21 or not name.endswith(".json") or not name[:16].isdigit():
+        return None
+    found = _NAME.match(name)  # isdigit() also accepts other scripts' digits
     return int(found.group(1)) if found else None
 
 

@@ -14,12 +14,14 @@ then deleted.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from functools import partial
+from typing import Any, Final, overload
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,23 +29,28 @@ import pyarrow.parquet as pq
 from blake3 import blake3
 
 from fsstore.backend import Backend
+from fsstore.index.cache import CACHE
 from fsstore.index.events import KINDS, EventKind, Projection
 
 __all__ = [
     "RUNS_PREFIX",
     "RUN_FORMAT",
+    "RUN_MANIFEST",
     "Run",
+    "column_sizes",
     "covering_chain",
     "list_runs",
     "project",
+    "read_columns",
     "read_projection",
+    "run_folder_range",
     "write_run",
 ]
 
 RUN_FORMAT: Final = "fsstore.run.v1"
 RUNS_PREFIX: Final = "index/runs"
 RUN_MANIFEST: Final = "RUN.json"
-_ROW_GROUP: Final = 32_768
+_ROW_GROUP: Final = 4_096
 _FOLDER: Final = re.compile(r"^(\d{16})-(\d{16})-([0-9a-f]+)$")
 
 
@@ -68,21 +75,44 @@ class Run:
 def list_runs(backend: Backend) -> list[Run]:
     """Every published run, in no particular order."""
     runs = []
-    for entry in backend.list(RUNS_PREFIX):
-        folder, _, file = entry.key.rpartition("/")
+    seen = set()
+    for key in backend.keys(RUNS_PREFIX):
+        folder, _, file = key.rpartition("/")
         if file != RUN_MANIFEST or not _FOLDER.match(folder.rpartition("/")[2]):
             continue
-        try:
-            manifest = json.loads(backend.read(entry.key))
-        except FileNotFoundError:
-            continue  # deleted by a concurrent merge
-        except ValueError:
-            continue  # RUN.json is written in one exclusive create; a bad one is foreign
-        if manifest.get("format") != RUN_FORMAT:
-            continue
-        runs.append(Run(manifest["first"], manifest["last"], folder, manifest["rows"],
-                        manifest["files"]))
+        identity = f"{backend.url}/{folder}"
+        seen.add(identity)
+        run = CACHE.runs.get(identity)
+        if run is None:
+            run = _read_run(backend, folder)
+            if run is None:
+                continue
+            CACHE.runs[identity] = run
+        runs.append(run)
+    CACHE.retain(f"{backend.url}/{RUNS_PREFIX}/", seen)
     return runs
+
+
+def _read_run(backend: Backend, folder: str) -> Run | None:
+    try:
+        manifest = json.loads(backend.read(f"{folder}/{RUN_MANIFEST}"))
+    except FileNotFoundError:
+        return None  # deleted by a concurrent merge
+    except ValueError:
+        return None  # RUN.json is written in one exclusive create; a bad one is foreign
+    if not isinstance(manifest, dict) or manifest.get("format") != RUN_FORMAT:
+        return None
+    try:
+        return Run(int(manifest["first"]), int(manifest["last"]), folder,
+                   dict(manifest["rows"]), dict(manifest["files"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def run_folder_range(folder: str) -> tuple[int, int] | None:
+    """The (first, last) commit numbers a run folder's name says it covers, or None."""
+    found = _FOLDER.match(folder.rpartition("/")[2])
+    return (int(found.group(1)), int(found.group(2))) if found else None
 
 
 def covering_chain(runs: Iterable[Run]) -> list[Run]:
@@ -134,40 +164,135 @@ def read_projection(backend: Backend, run: Run, kind: EventKind, projection: Pro
     """Rows of a run's projection, all of them or those with ``low <= column < high``.
 
     The projection is sorted by ``column``, so only row groups whose statistics overlap
-    the range are read. ``high=None`` with a ``low`` means ``column == low``.
+    the range are read, and of those only the ``column`` until it matches (see
+    ``fsstore.index.cache``). ``high=None`` with a ``low`` means ``column == low``.
     """
-    source = _source(backend, run.key(projection.file))
-    parquet = pq.ParquetFile(source, page_checksum_verification=True)
+    file = _RunFile(backend, run, projection.file)
     if column is None:
-        return parquet.read()
-    index = parquet.schema_arrow.get_field_index(column)
-    groups = []
-    for group in range(parquet.metadata.num_row_groups):
-        stats = parquet.metadata.row_group(group).column(index).statistics
-        if stats is None or not stats.has_min_max:
-            groups.append(group)
+        return file.open().read()
+    found = []
+    for group in CACHE.candidates(file.identity, file.info, column, low, high):
+        keys = CACHE.group(file.identity, group, (column,),
+                           partial(_read_group, file, group, [column], False))
+        values = keys.column(0)
+        if values.null_count == 0 and values.num_chunks == 1:
+            # Sorted within the group: two binary searches find the rows.
+            start, end = _sorted_range(values.chunk(0), low, high)
+            if start == end:
+                continue
+            rows = CACHE.group(file.identity, group, None,
+                               partial(_read_group, file, group, None, True))
+            found.append(rows.slice(start, end - start))
             continue
-        upper_ok = stats.min < high if high is not None else stats.min <= low
-        if upper_ok and stats.max >= low:
-            groups.append(group)
-    if not groups:
-        return parquet.schema_arrow.empty_table()
-    table = parquet.read_row_groups(groups)
-    values = table[column]
-    mask = pc.equal(values, low) if high is None else pc.and_(
-        pc.greater_equal(values, low), pc.less(values, high))
-    return table.filter(mask)
+        mask = pc.equal(values, low) if high is None else pc.and_(
+            pc.greater_equal(values, low), pc.less(values, high))
+        if not pc.any(mask).as_py():
+            continue
+        rows = CACHE.group(file.identity, group, None,
+                           partial(_read_group, file, group, None, True))
+        found.append(rows.filter(mask))
+    if not found:
+        return file.info.empty
+    return pa.concat_tables(found).cast(file.info.schema)
 
 
-def _source(backend: Backend, key: str) -> Any:
-    path = backend.local_path(key)
-    if path is not None:
-        return path
-    return pa.BufferReader(backend.read(key))
+class _Values(Sequence[Any]):
+    """An Arrow array seen as a Python sequence, for ``bisect``."""
+
+    def __init__(self, values: pa.Array) -> None:
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return self.values[index].to_pylist()
+        return self.values[index].as_py()
+
+
+def _sorted_range(values: pa.Array, low: Any, high: Any | None) -> tuple[int, int]:
+    """Positions [start, end) of ``low <= value < high`` (``== low`` without high)."""
+    sequence = _Values(values)
+    start = bisect.bisect_left(sequence, low)
+    end = (bisect.bisect_right(sequence, low, lo=start) if high is None
+           else bisect.bisect_left(sequence, high, lo=start))
+    return start, end
+
+
+def read_columns(backend: Backend, run: Run, projection: Projection,
+                 columns: list[str]) -> pa.Table:
+    """Whole columns of a run's projection file (those it has of ``columns``)."""
+    file = _RunFile(backend, run, projection.file)
+    present = [column for column in columns if column in file.info.schema.names]
+    return file.open().read(columns=present, use_threads=False)
+
+
+def column_sizes(backend: Backend, run: Run, projection: Projection) -> dict[str, int]:
+    """Uncompressed bytes of each top-level column of a run's projection file."""
+    file = _RunFile(backend, run, projection.file)
+    metadata = file.info.metadata
+    sizes: dict[str, int] = {}
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for index in range(row_group.num_columns):
+            chunk = row_group.column(index)
+            name = chunk.path_in_schema.split(".")[0]
+            sizes[name] = sizes.get(name, 0) + chunk.total_uncompressed_size
+    return sizes
+
+
+def _read_group(file: _RunFile, group: int, columns: list[str] | None,
+                compact: bool) -> pa.Table:
+    return file.open(compact=compact).read_row_group(group, columns)
+
+
+class _RunFile:
+    """One Parquet file of a run, opened with its cached footer."""
+
+    def __init__(self, backend: Backend, run: Run, file: str) -> None:
+        self.key = run.key(file)
+        self.backend = backend
+        self.identity = f"{backend.url}/{self.key}"
+        self.info = CACHE.file(self.identity, self._source)
+
+    def open(self, *, compact: bool = False) -> pq.ParquetFile:
+        """The file; ``compact`` reads repetitive string columns dictionary-encoded."""
+        return pq.ParquetFile(self._source(), metadata=self.info.metadata,
+                              read_dictionary=list(self.info.repeated) if compact else None,
+                              page_checksum_verification=True)
+
+    def _source(self) -> Any:
+        path = self.backend.local_path(self.key)
+        if path is not None:
+            return path
+        return pa.BufferReader(self.backend.read(self.key))
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd", row_group_size=_ROW_GROUP,
-                   write_page_checksum=True)
+                   write_page_checksum=True, use_dictionary=_repetitive(table))
     return bytes(sink.getvalue().to_pybytes())
+
+
+def _repetitive(table: pa.Table) -> list[str]:
+    """Columns worth dictionary-encoding: values repeat (user, itype) rather than not (hash).
+
+    A dictionary tried on unique values (hashes, times) makes the file bigger and lookups
+    slower (a third, for hashes), so only these columns get one.
+    """
+    names = []
+    for name in table.column_names:
+        column = table[name]
+        if pa.types.is_boolean(column.type) or pa.types.is_nested(column.type):
+            continue
+        if table.num_rows < 2 or pc.count_distinct(column).as_py() * 2 <= table.num_rows:
+            names.append(name)
+    return names
