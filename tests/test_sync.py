@@ -334,20 +334,20 @@ def test_objects_of_other_kinds_are_checked_by_their_digest_or_their_rule(
     table = b"gene,count\nCD8A,3\n"
     good = f"objects/files/{blake3(table).hexdigest()[:2]}/{blake3(table).hexdigest()}.csv"
     bad = f"objects/files/00/{'0' * 64}.csv"
-    unnamed = "objects/registries/Gene-human-v48.parquet"
+    unnamed = "objects/things/Gene-human-v48.parquet"
     for key in (good, bad, unnamed):
         local.backend.create(key, table)
     report = push(local, str(tmp_path / "remote"))
     assert report.objects.copied == [good]
     assert "hashes to" in report.objects.refused[bad]
-    assert "no rule to check objects of kind 'registries'" in report.objects.refused[unnamed]
+    assert "no rule to check objects of kind 'things'" in report.objects.refused[unnamed]
 
     checked: list[str] = []
-    monkeypatch.setitem(VERIFIERS, "registries", lambda key, path: checked.append(key))
+    monkeypatch.setitem(VERIFIERS, "things", lambda key, path: checked.append(key))
     report = push(local, str(tmp_path / "remote"))
     assert report.objects.copied == [unnamed]
     assert checked == [unnamed]
-    monkeypatch.delitem(VERIFIERS, "registries")
+    monkeypatch.delitem(VERIFIERS, "things")
     register_verifier("registries", lambda key, path: None)
     assert VERIFIERS["registries"] is not None
     del VERIFIERS["registries"]

@@ -183,21 +183,23 @@ class View:
         return pa.Table.from_arrays([columns[name] for name in spec.schema.names],
                                     schema=spec.schema)
 
-    def column(self, kind: str, column: str, *,
+    def column(self, kind: str, column: str, *, where: str | None = None,
                unreadable: list[str] | None = None) -> pa.ChunkedArray:
         """Every value of one column of a kind's events, in no particular order.
 
-        With ``unreadable`` (a list), runs whose files cannot be read are skipped and their
+        With ``where`` (a boolean column), only events where it is true. With
+        ``unreadable`` (a list), runs whose files cannot be read are skipped and their
         folders appended to it, instead of raising.
         """
         spec = KINDS[kind]
         field = spec.schema.field(column)
+        wanted = ["seq", column] + ([where] if where else [])
         chunks = []
         for part in self.layout.runs:
             if not part.run.rows.get(kind):
                 continue
             try:
-                read = read_columns(self.backend, part.run, spec.main, ["seq", column])
+                read = read_columns(self.backend, part.run, spec.main, wanted)
             except FileNotFoundError:
                 raise  # moved by a compaction: the caller retries on a new view
             except (OSError, pa.ArrowException):
@@ -209,8 +211,13 @@ class View:
                 continue
             if part.start != part.run.first:
                 read = read.filter(pc.greater_equal(read["seq"], part.start))
+            if where:
+                read = read.filter(pc.fill_null(read[where], False))
             chunks.extend(_as_type(read[column], field.type).chunks)
-        chunks.extend(self._journal_table(spec)[column].chunks)
+        journal = self._journal_table(spec)
+        if where:
+            journal = journal.filter(pc.fill_null(journal[where], False))
+        chunks.extend(journal[column].chunks)
         return pa.chunked_array(chunks, field.type)
 
     def find(self, kind: str, column: str, value: str) -> pa.Table:
@@ -423,7 +430,7 @@ class Index:
                 seq = view.head + 1
                 stamped = [self._stamp(event, seq, pos) for pos, event in enumerate(events)]
                 created = self.backend.create(commit_key(seq), encode_commit(seq, stamped))
-            if created and self._shadowed(seq):
+            if created and self.shadowed(seq):
                 # Our view was older than a commit that has been folded into a run and
                 # deleted since, so the number was free again; readers take the run's
                 # event for it, so ours must go under a new number.
@@ -444,8 +451,12 @@ class Index:
             f"{self.backend.url}: other writers kept committing first; retry later"
         )
 
-    def _shadowed(self, seq: int) -> bool:
-        """Whether a run folder (finished or not) covers commit ``seq``."""
+    def shadowed(self, seq: int) -> bool:
+        """Whether a run folder (finished or not) covers commit ``seq``.
+
+        A writer that created commit ``seq`` from a view older than a compaction must
+        check this: if true, readers take the run's event for that number, not its own.
+        """
         for folder in self.backend.folders(RUNS_PREFIX):
             span = run_folder_range(folder)
             if span is not None and span[0] <= seq <= span[1]:
@@ -473,7 +484,7 @@ class Index:
         once a run that holds them has been published for a whole compaction cycle: so
         every commit is in some visible run or journal file at every instant, even when
         compactions run at once, and a writer with a view older than a fold cannot reuse
-        a commit number (see ``_shadowed``). A damaged commit is folded as empty and its
+        a commit number (see ``shadowed``). A damaged commit is folded as empty and its
         file moved to quarantine.
         """
         layout = self.layout()

@@ -25,8 +25,10 @@ from datetime import datetime
 from typing import Any, Final
 
 import pyarrow.parquet as pq
+from blake3 import blake3
 
 from fsstore.backend import Backend
+from fsstore.errors import CorruptObjectError
 from fsstore.index.events import KINDS, Event, format_time
 from fsstore.index.index import View
 from fsstore.integrity.manifests import (
@@ -35,7 +37,9 @@ from fsstore.integrity.manifests import (
     manifest_metadata,
     sealed_digest,
 )
+from fsstore.links import FILES_PREFIX
 from fsstore.manifest import SETS_PREFIX
+from fsstore.registry.table import REGISTRIES_PREFIX, decode_registry
 
 __all__ = [
     "OBJECT_KINDS",
@@ -50,6 +54,7 @@ __all__ = [
 ]
 
 _DIGEST: Final = re.compile(r"^[0-9a-f]{64}$")
+_CHUNK: Final = 1 << 20
 
 ObjectDamage = ManifestDamage
 """Raised by ``digest_of``: ``problem`` is ``truncated`` or ``corrupt``, ``detail`` says how."""
@@ -101,6 +106,9 @@ class Reference:
     event: str
     column: str
     object_kind: str
+    where: str | None = None
+    """A boolean column of the event: only events where it is true refer to an object
+    (a dataset event refers to a stored file only when ``copied``)."""
 
 
 OBJECT_KINDS: Final[dict[str, ObjectKind]] = {}
@@ -130,7 +138,7 @@ def referenced_digests(view: View, *,
     referenced: dict[str, set[str]] = {name: set() for name in OBJECT_KINDS}
     for reference in REFERENCES:
         if reference.event in KINDS and reference.object_kind in referenced:
-            values = view.column(reference.event, reference.column,
+            values = view.column(reference.event, reference.column, where=reference.where,
                                  unreadable=unreadable).unique()
             referenced[reference.object_kind].update(
                 value for value in values.to_pylist() if value)
@@ -186,3 +194,39 @@ SET_OBJECTS: Final = ObjectKind(name="set", prefix=SETS_PREFIX, suffix=".parquet
 
 register_object_kind(SET_OBJECTS)
 register_reference(Reference(event="set", column="hash", object_kind="set"))
+
+
+def _registry_digest(backend: Backend, key: str) -> str:
+    """A registry table's canonical hash, recomputed from its records and metadata."""
+    named = key.rpartition("/")[2].removesuffix(".parquet")
+    try:
+        table, _ = decode_registry(_source(backend, key), named, key)
+    except CorruptObjectError as error:
+        raise ObjectDamage("corrupt", str(error).partition("; ")[0]) from None
+    return table.hash
+
+
+def _file_digest(backend: Backend, key: str) -> str:
+    """BLAKE3 of a stored dataset file's bytes, streamed."""
+    hasher = blake3()
+    path = backend.local_path(key)
+    with open(path, "rb") if path is not None else backend.open(key) as handle:
+        while chunk := handle.read(_CHUNK):
+            hasher.update(chunk)
+    return str(hasher.hexdigest())
+
+
+REGISTRY_OBJECTS: Final = ObjectKind(name="registry", prefix=REGISTRIES_PREFIX,
+                                     suffix=".parquet", digest_of=_registry_digest)
+"""Registry tables. No ``recover``: a registry's version label lives only in its event."""
+
+FILE_OBJECTS: Final = ObjectKind(name="file", prefix=FILES_PREFIX, suffix="",
+                                 digest_of=_file_digest)
+"""Datasets' bytes, stored by ``link(..., copy=True)``."""
+
+register_object_kind(REGISTRY_OBJECTS)
+register_object_kind(FILE_OBJECTS)
+register_reference(Reference(event="link", column="hash", object_kind="set"))
+register_reference(Reference(event="registry", column="hash", object_kind="registry"))
+register_reference(Reference(event="dataset", column="dataset", object_kind="file",
+                             where="copied"))

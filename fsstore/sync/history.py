@@ -40,6 +40,7 @@ from fsstore.index.index import LOCK_KEY
 from fsstore.index.journal import commit_key, encode_commit
 from fsstore.links import dataset_file_key
 from fsstore.manifest import manifest_key
+from fsstore.registry.table import registry_key
 
 __all__ = [
     "MERGE_ORIGIN_PREFIX",
@@ -83,6 +84,7 @@ REFERENCES: Final[dict[str, Callable[[Event], list[str]]]] = {
     "set": lambda event: [manifest_key(event["hash"])],
     "link": lambda event: [manifest_key(event["hash"])],
     "dataset": lambda event: [dataset_file_key(event["dataset"])] if event["copied"] else [],
+    "registry": lambda event: [registry_key(event["hash"])],
 }
 """The object keys an event of a kind points at."""
 
@@ -368,6 +370,10 @@ def _append(index: Index, batches: list[list[Event]], result: MergeResult) -> No
                 seq = view.head + 1 + written
                 stamped = [_stamp(event, seq, pos) for pos, event in enumerate(pending[0])]
                 if not backend.create(commit_key(seq), encode_commit(seq, stamped)):
+                    break
+                if index.shadowed(seq):
+                    # A compaction folded and freed this number after our view was taken:
+                    # readers take the run's commit for it, so this batch goes again.
                     break
                 result.commits += 1
                 result.events += len(stamped)

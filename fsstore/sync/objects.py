@@ -12,6 +12,8 @@ Kinds and their rules:
 
 * ``objects/sets/``: a manifest; reading it recomputes the set's hash from its rows and
   metadata, which must equal the hash in its name (:func:`fsstore.manifest.decode_manifest`).
+* ``objects/registries/``: a registry table; its canonical hash is recomputed from its
+  records (:func:`fsstore.registry.table.decode_registry`) and must equal its name.
 * any other kind, unless a rule is registered for it with :func:`register_verifier`: the
   object's file name must start with the BLAKE3 (64 hex digits) of its bytes. Objects of
   a kind whose names carry no such digest cannot be checked, and are not copied.
@@ -34,6 +36,7 @@ from blake3 import blake3
 from fsstore.backend import Backend, Entry
 from fsstore.errors import CorruptObjectError, StorageError, StoreFormatError
 from fsstore.manifest import SETS_PREFIX, decode_manifest, manifest_key
+from fsstore.registry.table import REGISTRIES_PREFIX, decode_registry, registry_key
 
 __all__ = [
     "OBJECTS_PREFIX",
@@ -108,7 +111,22 @@ def verify_content_digest(key: str, path: str) -> None:
         )
 
 
-VERIFIERS: Final[dict[str, Verifier]] = {SETS_PREFIX.rpartition("/")[2]: verify_manifest_file}
+def verify_registry_file(key: str, path: str) -> None:
+    """A registry table must sit at its hash's key and hash to the hash in its name."""
+    hash_hex = key.rpartition("/")[2].removesuffix(".parquet")
+    if not _HEX64.match(hash_hex) or registry_key(hash_hex) != key:
+        raise CorruptObjectError(
+            f"{key} is not where a registry table belongs (expected "
+            f"{REGISTRIES_PREFIX}/<2 hex>/<64 hex>.parquet); it was misplaced or renamed",
+            key,
+        )
+    decode_registry(path, hash_hex, key)
+
+
+VERIFIERS: Final[dict[str, Verifier]] = {
+    SETS_PREFIX.rpartition("/")[2]: verify_manifest_file,
+    REGISTRIES_PREFIX.rpartition("/")[2]: verify_registry_file,
+}
 """Rules by kind (the folder right under ``objects/``); other kinds use the digest rule."""
 
 
