@@ -168,6 +168,10 @@ class Store:
             provenance = Provenance(now(), self.user)
             data = encode_manifest(feature_set.canonical, provenance)
             created = self.backend.create(key, data)
+        if not created and self._heal(key, hash_hex):
+            provenance = Provenance(now(), self.user)
+            created = self.backend.create(key, encode_manifest(feature_set.canonical,
+                                                               provenance))
         if not created:
             provenance = read_provenance(self._manifest_source(key), key)
         assert provenance is not None
@@ -413,6 +417,35 @@ class Store:
         feature_set.provenance = Provenance(provenance.created_at, provenance.created_by,
                                             updated)
         return feature_set
+
+    def _heal(self, key: str, hash_hex: str) -> bool:
+        """Quarantine the stored manifest at ``key`` if it is damaged; True if it was.
+
+        Saving a set whose manifest exists checks the manifest's seal (one BLAKE3 pass over
+        the file), so that saving the set again repairs a damaged copy instead of pointing
+        new events at it. An unsealed (older) manifest is re-hashed from its rows.
+        """
+        from fsstore.integrity.manifests import ManifestDamage, manifest_digest, sealed_digest
+        from fsstore.quarantine import quarantine
+
+        try:
+            data = self.backend.read(key)
+        except FileNotFoundError:
+            return False  # removed meanwhile (gc): the commit step writes it again
+        try:
+            recorded = sealed_digest(data)
+            if recorded is None:
+                actual, recorded = manifest_digest(data)
+                if actual != recorded:
+                    raise ManifestDamage("corrupt", f"hashes to {actual}")
+            if recorded != hash_hex:
+                raise ManifestDamage("corrupt", f"records hash {recorded}")
+        except ManifestDamage as damage:
+            folder = quarantine(self.backend, [(key, f"{damage.problem}: {damage.detail}")])
+            log.warning("the stored manifest of %s was damaged (%s); moved it to %s and "
+                        "wrote it again", hash_hex[:12], damage.detail, folder)
+            return True
+        return False
 
     def _manifest_source(self, key: str) -> Any:
         path = self.backend.local_path(key)

@@ -9,11 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fsstore import FeatureSet, Store
+from fsstore import CorruptObjectError, FeatureSet, Store
 from fsstore.integrity.gc import collect_garbage
 from fsstore.integrity.repair import repair
 from fsstore.integrity.verify import verify
 from fsstore.links import dataset_file_key
+from fsstore.manifest import manifest_key
 from fsstore.registry.table import registry_key
 from fsstore.sync import push
 
@@ -144,3 +145,28 @@ def test_push_refuses_a_registry_table_under_a_wrong_name(store: Store, tmp_path
     report = push(store, str(tmp_path / "remote"))
     assert "hashes to" in report.objects.refused[registry_key(wrong)]
     assert registry_key(table) in report.objects.copied
+
+
+def test_saving_a_set_again_heals_its_damaged_manifest(store: Store) -> None:
+    saved = store.save(FeatureSet.from_values(["CD8A", "CD4", "GAPDH"], field="Gene.symbol",
+                                              name="panel"))
+    path = Path(store.location) / manifest_key(saved.hash)
+    damage(path)
+    with pytest.raises(CorruptObjectError):
+        store.get(saved.hash[:8])
+    again = store.save(FeatureSet.from_values(["GAPDH", "CD4", "CD8A"], field="Gene.symbol",
+                                              name="panel"))
+    assert again.hash == saved.hash
+    assert list(store.get("panel").members["name"]) == ["CD4", "CD8A", "GAPDH"]
+    assert verify(store).ok
+    quarantined = list(Path(store.location, "quarantine").rglob("*.parquet"))
+    assert [path.name for path in quarantined] == [f"{saved.hash}.parquet"]
+
+
+def test_saving_a_set_again_leaves_an_intact_manifest_untouched(store: Store) -> None:
+    saved = store.save(FeatureSet.from_values(["CD8A", "CD4"], field="Gene.symbol"))
+    path = Path(store.location) / manifest_key(saved.hash)
+    before = (path.read_bytes(), path.stat().st_mtime_ns)
+    store.save(FeatureSet.from_values(["CD4", "CD8A"], field="Gene.symbol"))
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+    assert not Path(store.location, "quarantine").exists()
