@@ -113,7 +113,10 @@ class Store:
             backend = open_backend(str(Path(location).expanduser()) if _is_path(location)
                                    else str(location), shared=shared)
         if backend.exists(STORE_FILE):
-            return cls(backend)
+            store = cls(backend)
+            if shared and not store.config.get("shared"):
+                store._share()
+            return store
         root = Path(backend.url) if isinstance(backend, LocalBackend) else None
         if root is not None and _holds_store_data(root):
             log.warning("%s holds a store's folders but no %s; writing a new one (the stored "
@@ -147,6 +150,38 @@ class Store:
             backend.share_folder(backend.root)  # it may have existed, empty, before
         log.info("initialised store %s", backend.url)
         return cls(backend)
+
+    def _share(self) -> None:
+        """Make an existing store group-shared: its folders and files, then its config."""
+        backend = self.backend
+        if not isinstance(backend, LocalBackend):
+            raise StoreFormatError(
+                f"{backend.url} is not a folder; an object store's access is set by its "
+                "bucket policy, not by --shared"
+            )
+        backend.shared = True
+        root = Path(backend.url)
+        backend.share_folder(root)
+        for folder, subfolders, files in os.walk(root):
+            for name in subfolders:
+                backend.share_folder(Path(folder) / name)
+            for name in files:
+                path = Path(folder) / name
+                try:
+                    mode = path.stat().st_mode & 0o7777
+                    os.chmod(path, mode | (0o060 if mode & 0o200 else 0o040))
+                except OSError as error:
+                    # A teammate's file: its owner made it when the store was not shared.
+                    log.warning("could not make %s group-readable: %s", path,
+                                error.strerror)
+
+        def shared_config(data: bytes | None) -> bytes:
+            config = json.loads(data) if data else dict(self.config)
+            return json.dumps({**config, "shared": True}, indent=2).encode() + b"\n"
+
+        backend.update(STORE_FILE, shared_config)
+        self.config = _read_config(backend)
+        log.info("made store %s group-shared", backend.url)
 
     @property
     def store_id(self) -> str:

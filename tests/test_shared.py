@@ -192,3 +192,30 @@ def test_a_shared_store_gives_the_group_access_whatever_the_umask(tmp_path: Path
             assert mode & 0o040, f"{folder}/{name}"
             if name in ("fsstore.json", "lock", "compact.lock"):
                 assert mode & 0o020, f"{folder}/{name} is shared mutable state"
+
+
+def test_init_shared_on_an_existing_private_store_shares_it(tmp_path: Path) -> None:
+    from fsstore import FeatureSet, Store
+    from fsstore.cli import main
+
+    previous = os.umask(0o077)
+    try:
+        store = Store.init(tmp_path / "store")
+        store.save(FeatureSet.from_values(["CD8A"], field="Gene.symbol", name="one"))
+        table = tmp_path / "table.csv"
+        table.write_text("gene,count\nCD8A,3\n")
+        store.link(str(table), copy=True)
+        assert main(["init", str(tmp_path / "store"), "--shared"]) == 0
+        shared = Store(tmp_path / "store")
+        shared.save(FeatureSet.from_values(["CD4"], field="Gene.symbol", name="two"))
+    finally:
+        os.umask(previous)
+    assert shared.config["shared"] is True
+    assert json.loads((tmp_path / "store" / "fsstore.json").read_text())["shared"] is True
+    for folder, folders, files in os.walk(shared.root):
+        for name in [*folders, ""]:
+            mode = (Path(folder) / name).stat().st_mode
+            assert mode & stat.S_ISGID, f"{folder}/{name}"
+            assert mode & 0o070 == 0o070, f"{folder}/{name}"
+        for name in files:
+            assert (Path(folder) / name).stat().st_mode & 0o040, f"{folder}/{name}"

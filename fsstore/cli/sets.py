@@ -37,13 +37,17 @@ def init(path: str, shared: bool, as_json: bool) -> None:
     """Create a store at PATH (default: ./.fsstore), or report the one already there."""
     existed = (open_backend(path).exists(STORE_FILE) if is_url(path)
                else (Path(path) / STORE_FILE).is_file())
+    was_shared = existed and shared and bool(Store(path).config.get("shared"))
     store = Store.init(path, shared=shared)
+    now_shared = existed and shared and not was_shared
     if as_json:
         emit_json({"path": store.location, "created": not existed,
-                   "store_id": store.store_id, "shared": bool(store.config.get("shared"))})
+                   "store_id": store.store_id, "shared": bool(store.config.get("shared")),
+                   "made_shared": now_shared})
         return
     verb = "Reinitialized existing" if existed else "Initialized empty"
-    click.echo(f"{verb} fsstore store in {store.location}")
+    note = " (now group-shared: folders setgid and group-writable)" if now_shared else ""
+    click.echo(f"{verb} fsstore store in {store.location}{note}")
 
 
 @click.command()
