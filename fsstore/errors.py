@@ -22,6 +22,7 @@ __all__ = [
     "IncompatibleSetsError",
     "IndexConflictError",
     "IndexCorruptError",
+    "IndexMissingError",
     "InvalidDtypeError",
     "InvalidInputError",
     "InvalidItypeError",
@@ -204,6 +205,10 @@ class StoreFormatError(FsstoreError, ValueError):
 
 class IndexCorruptError(FsstoreError, ValueError):
     """The index cannot be read as a consistent whole."""
+
+
+class IndexMissingError(IndexCorruptError):
+    """The store's index folder is gone (deleted, or not synced with the objects)."""
 
 
 class IndexConflictError(FsstoreError, RuntimeError):

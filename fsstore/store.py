@@ -31,6 +31,7 @@ from fsstore.errors import (
 from fsstore.featureset import FeatureSet, Provenance
 from fsstore.index import Event, Index, View
 from fsstore.index.events import format_time, now
+from fsstore.index.journal import JOURNAL_PREFIX
 from fsstore.lock import DEFAULT_LOCK_TIMEOUT
 from fsstore.manifest import decode_manifest, encode_manifest, manifest_key, read_provenance
 from fsstore.names import check_name
@@ -148,6 +149,9 @@ class Store:
                        readonly=False)
         if shared and isinstance(backend, LocalBackend):
             backend.share_folder(backend.root)  # it may have existed, empty, before
+        # On a folder, index/journal exists from the start, so that its absence later
+        # means a lost index (see Index.layout), not an empty one.
+        backend.ensure_folder(JOURNAL_PREFIX)
         log.info("initialised store %s", backend.url)
         return cls(backend)
 

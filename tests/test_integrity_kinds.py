@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from fsstore import CorruptObjectError, FeatureSet, Store
+from fsstore import CorruptObjectError, FeatureSet, IndexMissingError, Store
+from fsstore.cli import main
 from fsstore.integrity.gc import collect_garbage
 from fsstore.integrity.repair import repair
 from fsstore.integrity.verify import verify
@@ -170,3 +172,27 @@ def test_saving_a_set_again_leaves_an_intact_manifest_untouched(store: Store) ->
     store.save(FeatureSet.from_values(["CD4", "CD8A"], field="Gene.symbol"))
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
     assert not Path(store.location, "quarantine").exists()
+
+
+def test_a_deleted_index_folder_is_an_error_not_an_empty_store(full_store, tmp_path) -> None:
+    store, table, _ = full_store
+    shutil.move(str(Path(store.location) / "index"), str(tmp_path / "index-elsewhere"))
+    reopened = Store(store.location)
+    with pytest.raises(IndexMissingError, match="fsstore verify --repair"):
+        reopened.sets()
+    assert main(["ls", "--store", store.location]) == 5
+    report = verify(reopened)
+    assert report.counts() == {"missing-index": 1}
+
+    done = repair(reopened, report)
+    assert done.recovered == 3  # the three sets; registry and file events are not recoverable
+    assert verify(reopened).counts() == {}
+    assert len(reopened.sets()) == 3
+    assert registry_path(reopened, table).exists()
+
+
+def test_a_new_empty_store_reads_as_empty(tmp_path) -> None:
+    store = Store.init(tmp_path / "new")
+    assert (Path(store.location) / "index" / "journal").is_dir()
+    assert len(store.sets()) == 0
+    assert verify(store).ok

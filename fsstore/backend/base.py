@@ -115,6 +115,10 @@ class Backend(abc.ABC):
         self.delete(key)
         return True
 
+    def ensure_folder(self, prefix: str) -> None:
+        """Create the folder ``prefix`` if missing; backends without folders do nothing."""
+        return None
+
     def prune(self, prefix: str) -> None:
         """Remove empty folders under ``prefix``; backends without folders do nothing."""
         return None

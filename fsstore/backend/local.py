@@ -155,6 +155,9 @@ class LocalBackend(Backend):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
 
+    def ensure_folder(self, prefix: str) -> None:
+        self._make_folder(self._path(prefix))
+
     def prune(self, prefix: str) -> None:
         top = self._path(prefix)
         for folder, _, _ in sorted(os.walk(top), key=lambda walked: -len(walked[0])):

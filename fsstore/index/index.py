@@ -34,6 +34,7 @@ from fsstore.errors import (
     FsstoreError,
     IndexConflictError,
     IndexCorruptError,
+    IndexMissingError,
     LockTimeoutError,
 )
 from fsstore.index.events import (
@@ -365,6 +366,8 @@ class Index:
         # the commits it folded, and merged runs stay until a later compaction, so a commit
         # missing from this listing is always in a run the next listing sees.
         seqs = [parse_commit_key(key) for key in self.backend.keys(JOURNAL_PREFIX)]
+        if not seqs:
+            self._check_journal_folder()
         # A run folder is made before its files and removed after them, and compactions
         # delete commits only once their run is published, so the folder names bound the
         # head even when a merge removes files while we list them.
@@ -388,6 +391,21 @@ class Index:
                       [segment.run for segment in unused if segment.run is not None],
                       [segment.commit_seq for segment in unused
                        if segment.commit_seq is not None], named)
+
+    def _check_journal_folder(self) -> None:
+        """Raise if a folder store has lost ``index/journal`` (made by ``Store.init``)."""
+        path = self.backend.local_path(JOURNAL_PREFIX)
+        if path is None or os.path.isdir(path):
+            return
+        if not os.path.exists(self.backend.local_path("index") or path) and not any(
+                True for _ in self.backend.keys("objects")):
+            return  # a store with nothing in it yet (made before index/journal was)
+        raise IndexMissingError(
+            f"the index folder {path} is missing (deleted, or not copied along with the "
+            "objects); the stored objects are untouched: run `fsstore verify --repair` to "
+            "rebuild the index from them (names and links cannot be recovered), or restore "
+            "the index folder from a copy of the store"
+        )
 
     def _journal_events(self, spec: EventKind, commits: list[Commit]) -> pa.Table:
         """A kind's events in ``commits``, extending the table built for the last view."""

@@ -17,6 +17,7 @@ ERRORS: Final[dict[str, str]] = {
     "damaged-run": "an index run whose files do not match their recorded BLAKE3",
     "damaged-commit": "an index commit that does not parse or match its checksum",
     "gap": "index commit numbers held by no commit and no run (events lost)",
+    "missing-index": "the index folder is gone while objects remain (every event lost)",
     "stale-temporary": "a temporary file older than the grace period, left by a crash",
     "unknown-kind": "index events of a kind this fsstore does not know (a newer writer)",
 }

@@ -89,6 +89,12 @@ def repair(store: Store, report: Report | None = None, *, grace: float = DEFAULT
         if folder:
             done.quarantine.append(folder)
             done.quarantined.extend(to_quarantine)
+        lost_index = [finding for finding in report.errors
+                      if finding.problem == "missing-index"]
+        if lost_index:
+            backend.ensure_folder(lost_index[0].key)
+            done.lost = [lost_index[0].detail]
+            done.recovered = _recover_events(store)
         index_damage = [finding for finding in report.errors
                         if finding.problem in INDEX_DAMAGE
                         or (finding.problem == "foreign" and finding.key.startswith("index/"))]

@@ -27,6 +27,7 @@ from blake3 import blake3
 
 from fsstore.backend import Backend, Entry
 from fsstore.backend.local import TEMPORARY_PREFIX
+from fsstore.errors import IndexMissingError
 from fsstore.index.events import KINDS
 from fsstore.index.index import COMPACT_LOCK_KEY, LOCK_KEY, Layout, View
 from fsstore.index.journal import JOURNAL_PREFIX, decode_commit, parse_commit_key
@@ -326,7 +327,11 @@ def _check_index(report: Report, store: Store, present: dict[str, set[str]],
         events = sum(len(view.column(kind, "seq", unreadable=unreadable)) for kind in KINDS)
         return view.layout, referenced, events, unreadable
 
-    layout, referenced, report.events, unreadable = store.index.read(inspect)
+    try:
+        layout, referenced, report.events, unreadable = store.index.read(inspect)
+    except IndexMissingError as error:
+        report.add("missing-index", JOURNAL_PREFIX, str(error).partition(";")[0])
+        return  # every object would look unreferenced: say nothing more about them
     if unreadable:
         # Its damage is reported with its files; the events in it are unknown, so an
         # object may look unreferenced only because its event is in there.
