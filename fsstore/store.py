@@ -255,20 +255,10 @@ class Store:
             canonical, provenance = decode_manifest(self._manifest_source(key), hash_hex,
                                                     self._where(key))
         except FileNotFoundError:
-            raise ReferenceNotFoundError(
-                f"the index knows set {hash_hex[:12]} but its manifest {self._where(key)} is "
-                "missing; run `fsstore verify` to find what else is missing",
-                ref,
-            ) from None
+            raise self._missing_manifest(hash_hex, key, ref) from None
         except CorruptObjectError:
-            path = self.backend.local_path(key)
-            if path is not None and os.path.islink(path) and not os.path.exists(path):
-                raise ReferenceNotFoundError(
-                    f"the manifest of set {hash_hex[:12]} is a link to content that is not "
-                    f"here ({path}); if the store lives in git-annex, run `git annex get "
-                    f"{path}` (DVC: `dvc pull`)",
-                    ref,
-                ) from None
+            if self._dangling(key):
+                raise self._missing_manifest(hash_hex, key, ref) from None
             raise
         events = self._events_of(hash_hex)
         names = self._current_names_of(hash_hex, events)
@@ -485,6 +475,25 @@ class Store:
                         "wrote it again", hash_hex[:12], damage.detail, folder)
             return True
         return False
+
+    def _dangling(self, key: str) -> bool:
+        path = self.backend.local_path(key)
+        return path is not None and os.path.islink(path) and not os.path.exists(path)
+
+    def _missing_manifest(self, hash_hex: str, key: str, ref: str) -> ReferenceNotFoundError:
+        if self._dangling(key):
+            path = self.backend.local_path(key)
+            return ReferenceNotFoundError(
+                f"the manifest of set {hash_hex[:12]} is a link to content that is not "
+                f"here ({path}); if the store lives in git-annex, run `git annex get "
+                f"{path}` (DVC: `dvc pull`)",
+                ref,
+            )
+        return ReferenceNotFoundError(
+            f"the index knows set {hash_hex[:12]} but its manifest {self._where(key)} is "
+            "missing; run `fsstore verify` to find what else is missing",
+            ref,
+        )
 
     def _manifest_source(self, key: str) -> Any:
         path = self.backend.local_path(key)
