@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from blake3 import blake3
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fsstore import FeatureSet, ReferenceNotFoundError, Store
@@ -276,6 +276,9 @@ def scenarios(draw: st.DrawFn) -> list[tuple[str, int, int, int]]:
 @settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=scenarios())
+# Store 1 saves what store 0 saved, pulls it, then store 0 moves the name on: store 1's
+# older move, merged into store 0 last, must not take the name back (it once did).
+@example(steps=[("save", 0, 0, 1), ("save", 1, 0, 1), ("sync", 0, 1, 0), ("save", 0, 0, 0)])
 def test_pushing_and_pulling_in_any_order_converges(tmp_path_factory: pytest.TempPathFactory,
                                                    steps: list[tuple[str, int, int, int]]
                                                    ) -> None:

@@ -304,10 +304,39 @@ def _settle_conflicts(theirs: _Snapshot, ours: _Snapshot, incoming: list[list[Ev
             our_last, spec.target) else their_last
         result.conflicts.append(Conflict(pointer[0], pointer[1], our_last, their_last, chosen))
         settling.append(settled)
+    settling += _restore_pointers(there, here, _last_moves(merged), merged_ids)
     known = [a or b for a, b in zip(ours.has([event_id(event) for event in settling]),
                                     theirs.has([event_id(event) for event in settling]),
                                     strict=True)]
     return [event for event, held in zip(settling, known, strict=True) if not held]
+
+
+def _restore_pointers(there: dict[tuple[str, tuple[Any, ...]], Event],
+                      here: dict[tuple[str, tuple[Any, ...]], Event],
+                      merged_last: dict[tuple[str, tuple[Any, ...]], Event],
+                      merged_ids: set[EventId]) -> list[Event]:
+    """Moves that put pointers back where they were, after older moves merged behind them.
+
+    When the source's last move of a pointer is one this store already has, every move
+    merged for it is older (the source moved on from it), so the pointer must stay where
+    this store had it. The merged moves are appended after, so a copy of this store's last
+    move follows them. Its identity comes from the two moves alone (origin ``merge:``), so
+    every store that merges the same stale move computes the same event.
+    """
+    restoring = []
+    for pointer, stale in merged_last.items():
+        spec = POINTERS[pointer[0]]
+        their_last, our_last = there.get(pointer), here.get(pointer)
+        if (their_last is None or our_last is None or event_id(their_last) in merged_ids
+                or _values(stale, spec.target) == _values(our_last, spec.target)):
+            continue
+        digest = blake3(json.dumps(["restore", event_id(stale),
+                                    event_id(our_last)]).encode()).hexdigest()
+        restored = {key: value for key, value in our_last.items()
+                    if key not in ("seq", "pos")}
+        restored.update(origin=MERGE_ORIGIN_PREFIX + digest[:32], oseq=1, pos=0)
+        restoring.append(restored)
+    return restoring
 
 
 def _moves_of(snapshot: _Snapshot, merged: list[Event]) -> list[Event]:
