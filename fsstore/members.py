@@ -327,6 +327,8 @@ class _Cache:
     snapshot: tuple[tuple[int, tuple[str, ...]], MemberSnapshot] | None = None
     covered: int = 0
     """The last commit covered by packs, as last seen by this process."""
+    retry_at: int = 0
+    """After a failed update, the head at which this process tries again."""
 
 
 _CACHES: dict[str, _Cache] = {}
@@ -571,7 +573,7 @@ def _read_manifest(store: Store, hash_hex: str) -> CanonicalSet:
 def keep_current_quietly(store: Store, head: int, *, force: bool = False) -> None:
     """:func:`keep_current` after a commit; a failure only leaves more sets in the tail."""
     cache = _cache_of(store)
-    if head - cache.covered < PACK_AFTER and not force:
+    if (head - cache.covered < PACK_AFTER or head < cache.retry_at) and not force:
         return  # packs only ever cover more, so a save needs no listing until then
     try:
         cache.covered = max((info.last for info in chain_of(list_packs(store))), default=0)
@@ -579,7 +581,10 @@ def keep_current_quietly(store: Store, head: int, *, force: bool = False) -> Non
             return
         keep_current(store, force=force)
     except (FsstoreError, OSError, pa.ArrowException) as error:
-        log.warning("could not update the member index (the save itself succeeded): %s", error)
+        # Not again at every save: a missing manifest stays missing until someone acts.
+        cache.retry_at = head + PACK_AFTER
+        log.warning("could not update the member index (the save itself succeeded): %s; "
+                    "queries read the sets it lacks from their manifests meanwhile", error)
 
 
 def keep_current(store: Store, *, force: bool = False) -> PackInfo | None:

@@ -274,3 +274,17 @@ def test_a_union_through_the_index_has_the_canonical_hash(groups: list[set[str]]
         assert store.union([s.hash for s in sets]).hash == expected.hash
     finally:
         shutil.rmtree(Path(store.location).parent)
+
+
+def test_a_failing_member_index_update_is_not_retried_at_every_save(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    lost = store.save(FeatureSet.from_values(["LOST"], field="Gene.symbol"))
+    path = Path(store.location) / "objects" / "sets" / lost.hash[:2] / f"{lost.hash}.parquet"
+    path.chmod(0o644)
+    path.unlink()
+    with caplog.at_level(logging.WARNING, logger="fsstore"):
+        for number in range(3 * member_index.PACK_AFTER):
+            store.save(FeatureSet.from_values([f"G{number}"], field="Gene.symbol"))
+    failures = [record for record in caplog.records
+                if "could not update the member index" in record.getMessage()]
+    assert 1 <= len(failures) <= 3
