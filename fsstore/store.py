@@ -230,7 +230,12 @@ class Store:
                     return []
             elif history and not _new_description(history, feature_set):
                 return []
-            return [_set_event(feature_set)]
+            event = _set_event(feature_set)
+            if created and not history:
+                # The set's first event carries its manifest's creation time, so that
+                # listings (from the index) and `show` (from the manifest) agree.
+                event["time"] = format_time(provenance.created_at)
+            return [event]
 
         recorded = self.index.commit(build)
         if recorded:

@@ -237,3 +237,10 @@ def test_description_is_kept_but_not_hashed(store: Store) -> None:
     store.save(plain)
     store.save(described)
     assert store.get("d").description == "cell markers"
+
+
+def test_listing_and_reading_a_set_give_the_same_creation_time(store: Store) -> None:
+    saved = store.save(FeatureSet.from_values(["CD8A", "CD4"], field="Gene.symbol", name="t"))
+    listed = store.sets()
+    assert list(listed["created_at"]) == [saved.created_at]
+    assert store.get("t").created_at == saved.created_at
