@@ -40,7 +40,13 @@ from blake3 import blake3
 
 from fsstore.errors import InvalidSlotError, MissingDependencyError, UnsupportedFileError
 from fsstore.featureset import FeatureSet
-from fsstore.readers import detect_format, read_header_features
+from fsstore.readers import (
+    detect_format,
+    read_head,
+    read_header_features,
+    read_table,
+    sniff_format,
+)
 
 __all__ = [
     "DATASET_FORMATS",
@@ -112,12 +118,16 @@ def file_digest(path: str | os.PathLike[str]) -> tuple[str, int]:
 
 
 def detect_dataset_format(path: str) -> str:
-    """The dataset format of a file, from its name."""
+    """The dataset format of a file: its name says whether it is a dataset, its content which.
+
+    A ``.tsv`` file holding 10x feature rows is a ``10x`` list, a ``features.tsv`` with a
+    header row is a ``tsv`` table (see :func:`fsstore.readers.sniff_format`).
+    """
     if Path(path).name.lower().endswith(".h5ad"):
         return "h5ad"
     guessed = detect_format(path)
     if guessed in DATASET_FORMATS:
-        return guessed
+        return sniff_format(path, read_head(path))
     raise UnsupportedFileError(
         f"cannot tell what kind of dataset {path} is; name it .csv, .tsv, .parquet, .h5ad "
         "or features.tsv(.gz), or pass the format (--format)"
@@ -214,15 +224,11 @@ def _write_parquet(frame: pd.DataFrame, target: str) -> None:
 
 
 def _tenx_slots(path: str, var_field: str | None) -> dict[str, FeatureSet]:
-    try:
-        frame = pd.read_csv(path, sep="\t", header=None, dtype=str, keep_default_na=False,
-                            compression="infer")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
-            EOFError) as error:
-        raise UnsupportedFileError(f"cannot read {path} as a 10x features file: {error}") \
-            from None
+    # The shared reader: decompression by content, cells normalised as `fsstore add` does.
+    frame = read_table(path, fmt="10x")
     ids = frame.iloc[:, 0]
-    types = frame.iloc[:, 2] if frame.shape[1] >= 3 else pd.Series([GENE_EXPRESSION] * len(ids))
+    types = (frame.iloc[:, 2].fillna("") if frame.shape[1] >= 3
+             else pd.Series([GENE_EXPRESSION] * len(ids)))
     slots: dict[str, FeatureSet] = {}
     for feature_type in sorted(set(types)):
         values = ids[types == feature_type].tolist()

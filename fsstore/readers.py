@@ -10,9 +10,12 @@ Formats are chosen from the file name unless given, then checked against the con
 ``list``    one value per line (``.txt``, ``.list``, anything else, standard input)
 ========== =================================================================
 
-A file named like a 10x list but holding a header row (as lists exported from HDF5 files
-do) is read as a ``tsv`` table. Compressed input (gzip, bzip2, xz, zstd) is recognised by
-its first bytes, whatever its name, also on standard input (``-``).
+The content has the last word. Tab-separated rows whose third field is a 10x feature type
+(``Gene Expression``, ``Antibody Capture``, ...) are a headerless 10x list whatever the
+file is called, also on standard input; a file named like a 10x list but holding a header
+row (as lists exported from HDF5 files do) is a ``tsv`` table; a "list" whose lines all
+hold the same number of tabs is a ``tsv`` table. Compressed input (gzip, bzip2, xz, zstd)
+is recognised by its first bytes, whatever its name, also on standard input (``-``).
 
 Text cells are read as text and normalised the same way in every format: surrounding white
 space is removed, and an empty cell or one of :data:`MISSING` is a missing value. Blank
@@ -47,9 +50,11 @@ __all__ = [
     "Column",
     "detect_format",
     "read_column",
+    "read_head",
     "read_header_features",
     "read_table",
     "read_values",
+    "sniff_format",
 ]
 
 log = logging.getLogger(__name__)
@@ -71,6 +76,8 @@ _HEADER_WORDS: Final = frozenset({"id", "ids", "gene", "genes", "gene_id", "gene
 _SUFFIXES: Final = (".gz", ".bz2", ".xz", ".zst")
 _PARQUET_MAGIC: Final = b"PAR1"
 _SHOWN: Final = 8
+_SNIFF_BYTES: Final = 1 << 16
+_SNIFF_LINES: Final = 200
 
 
 @dataclass(frozen=True)
@@ -101,15 +108,45 @@ def detect_format(path: str) -> str:
     return "list"
 
 
+def sniff_format(path: str, head: bytes) -> str:
+    """The format of ``path`` judged from its name and its first (decompressed) bytes."""
+    if head.startswith(_PARQUET_MAGIC):
+        return "parquet"
+    guessed = detect_format(path)
+    if guessed == "parquet":
+        return guessed
+    text = _decode(head, path, partial=True)
+    lines = [line for line in text.splitlines()[:_SNIFF_LINES] if line.strip()]
+    first = lines[0].split("\t") if lines else []
+    if len(first) >= 3 and first[2].strip() in _TENX_TYPES:
+        if guessed != "10x":
+            log.info("%s holds 10x feature rows (id, name, type); reading it as 10x", path)
+        return "10x"
+    if guessed == "10x" and not _looks_like_legacy_10x(first):
+        log.info("%s is named like a 10x list but has a header row; reading it as tsv", path)
+        return "tsv"
+    if guessed == "list" and _tab_separated(lines):
+        log.info("%s holds tab-separated columns; reading it as tsv", path)
+        return "tsv"
+    return guessed
+
+
 def read_column(path: str, *, fmt: str | None = None, column: str | None = None,
-                header: bool = True) -> Column:
+                header: bool = True, feature_type: str | None = None) -> Column:
     """One column of a file, missing cells as None.
 
     ``column`` is a column name, or a 0-based position when the table has no such name.
     A table with a single column needs no ``column``; 10x files default to the id column.
+    ``feature_type`` keeps only the 10x rows of that type (``Gene Expression``); a 10x file
+    holding several types needs it.
     """
     data = _read_bytes(path)
     fmt = _resolve_format(path, fmt, data)
+    if feature_type is not None and fmt != "10x":
+        raise UnsupportedFileError(
+            f"{path} is read as {fmt}, not as a 10x features list, so it has no feature "
+            "types; drop --feature-type or pass --format 10x"
+        )
     if fmt == "list":
         if column is not None:
             raise UnsupportedFileError(
@@ -124,8 +161,9 @@ def read_column(path: str, *, fmt: str | None = None, column: str | None = None,
         return Column(name, _parquet_values(table.column(name), path, name), chosen)
     has_header = header and fmt != "10x"
     names, rows = _text_rows(data, path, fmt, has_header)
-    if fmt == "10x" and column is None:
-        column = "0"
+    if fmt == "10x":
+        rows = _rows_of_feature_type(rows, path, feature_type)
+        column = "0" if column is None else column
     name, chosen = _choose_column(path, names, column, fmt)
     position = names.index(name)
     values = [_cell(row[position]) if position < len(row) else None for row in rows]
@@ -138,9 +176,10 @@ def read_column(path: str, *, fmt: str | None = None, column: str | None = None,
 
 
 def read_values(path: str, *, fmt: str | None = None, column: str | None = None,
-                header: bool = True) -> list[Any]:
+                header: bool = True, feature_type: str | None = None) -> list[Any]:
     """The values of one column of a file (see :func:`read_column`)."""
-    return read_column(path, fmt=fmt, column=column, header=header).values
+    return read_column(path, fmt=fmt, column=column, header=header,
+                       feature_type=feature_type).values
 
 
 def read_table(path: str, *, fmt: str | None = None, header: bool = True) -> Any:
@@ -198,23 +237,40 @@ def _resolve_format(path: str, fmt: str | None, data: bytes) -> str:
         raise UnsupportedFileError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     if fmt is not None:
         return fmt
-    if data.startswith(_PARQUET_MAGIC):
-        return "parquet"
-    guessed = detect_format(path)
-    if guessed == "10x" and not _looks_like_headerless_10x(data, path):
-        log.info("%s is named like a 10x list but has a header row; reading it as tsv", path)
-        return "tsv"
-    return guessed
+    return sniff_format(path, data[:_SNIFF_BYTES])
 
 
-def _looks_like_headerless_10x(data: bytes, path: str) -> bool:
-    text = _decode(data[:65536], path, partial=True)
-    first = text.splitlines()[0].split("\t") if text else []
-    if len(first) not in (2, 3):
-        return False
-    if len(first) == 3 and first[2].strip() not in _TENX_TYPES:
-        return False
-    return not any(field.strip().lower() in _HEADER_WORDS for field in first)
+def _looks_like_legacy_10x(first: list[str]) -> bool:
+    """Cell Ranger 2 ``genes.tsv``: two columns (id, name), no header."""
+    return len(first) == 2 and not any(cell.strip().lower() in _HEADER_WORDS for cell in first)
+
+
+def _tab_separated(lines: list[str]) -> bool:
+    """Every line holds the same, non-zero number of tabs (members never contain tabs)."""
+    counts = {line.count("\t") for line in lines}
+    return len(lines) > 0 and len(counts) == 1 and counts != {0}
+
+
+def _rows_of_feature_type(rows: list[list[str]], path: str,
+                          feature_type: str | None) -> list[list[str]]:
+    types = [row[2].strip() if len(row) > 2 else "" for row in rows]
+    counts: dict[str, int] = {}
+    for kind in types:
+        counts[kind] = counts.get(kind, 0) + 1
+    if feature_type is None and len(counts) <= 1:
+        return rows
+    listed = ", ".join(f"{count:,} {kind or '(no type)'!r}" for kind, count
+                       in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    if feature_type is None:
+        raise UnsupportedFileError(
+            f"{path} holds several feature types ({listed}); choose one with --feature-type, "
+            "for example --feature-type 'Gene Expression'"
+        )
+    if feature_type not in counts:
+        raise UnsupportedFileError(
+            f"{path} has no rows of feature type {feature_type!r}; it holds {listed}"
+        )
+    return [row for row, kind in zip(rows, types, strict=True) if kind == feature_type]
 
 
 # -- text ---------------------------------------------------------------------------------
@@ -369,6 +425,32 @@ def _read_bytes(path: str) -> bytes:
     except OSError as error:
         raise UnsupportedFileError(f"cannot read {path}: {error.strerror or error}") from None
     return _decompressed(data, path)
+
+
+def read_head(path: str, size: int = _SNIFF_BYTES) -> bytes:
+    """The first ``size`` bytes of a file's content, decompressed if it is compressed."""
+    try:
+        with open(path, "rb") as raw:
+            magic = raw.read(6)
+            raw.seek(0)
+            if magic.startswith(b"\x1f\x8b"):
+                return gzip.GzipFile(fileobj=raw).read(size)
+            if magic.startswith(b"BZh"):
+                return bz2.BZ2File(raw).read(size)
+            if magic.startswith(b"\xfd7zXZ\x00"):
+                return lzma.LZMAFile(raw).read(size)
+            if magic.startswith(b"\x28\xb5\x2f\xfd"):
+                return bytes(pa.CompressedInputStream(pa.PythonFile(raw, mode="r"),
+                                                      "zstd").read(size))
+            return raw.read(size)
+    except FileNotFoundError:
+        raise UnsupportedFileError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise UnsupportedFileError(f"{path} is a folder, not a file") from None
+    except (EOFError, zlib.error, lzma.LZMAError, pa.ArrowException) as error:
+        raise UnsupportedFileError(f"{path} is compressed but damaged: {error}") from None
+    except OSError as error:
+        raise UnsupportedFileError(f"cannot read {path}: {error.strerror or error}") from None
 
 
 def _decompressed(data: bytes, path: str) -> bytes:

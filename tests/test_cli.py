@@ -153,3 +153,36 @@ def test_help_lists_the_commands_and_exit_codes() -> None:
     assert status == 0
     for word in ("add", "init", "ls", "show", "log", "Exit status"):
         assert word in out
+
+
+def test_a_shuffled_reference_piped_in_whole_is_the_stored_set(store_path: Path,
+                                                                grch38: Path) -> None:
+    stored = run_json("add", str(grch38), "--field", "Gene.ensembl_gene_id", store=store_path)
+    lines = gzip.decompress(grch38.read_bytes()).splitlines(keepends=True)
+    random.Random(3).shuffle(lines)
+    command = [sys.executable, "-m", "fsstore", "add", "-", "--field", "Gene.ensembl_gene_id",
+               "--json", "--store", str(store_path)]
+    done = subprocess.run(command, input=b"".join(lines), capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    again = json.loads(done.stdout)
+    assert again["hash"] == stored["hash"]
+    assert again["created"] is False
+
+
+def test_add_of_a_cite_seq_features_file_asks_for_a_feature_type(store_path: Path,
+                                                                 grch38: Path,
+                                                                 tmp_path: Path) -> None:
+    from tests.test_readers import _mixed_10x
+
+    path = _mixed_10x(grch38, tmp_path)
+    status, _, err = run("add", str(path), "--field", "Gene.ensembl_gene_id",
+                           store=store_path)
+    assert status == 4
+    assert "choose one with --feature-type" in err
+    assert "Traceback" not in err
+    genes = run_json("add", str(path), "--field", "Gene.ensembl_gene_id", "--feature-type",
+                     "Gene Expression", store=store_path)
+    reference = run_json("add", str(grch38), "--field", "Gene.ensembl_gene_id",
+                         store=store_path)
+    assert genes["hash"] == reference["hash"]
+    assert genes["n"] == 36601

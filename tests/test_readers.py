@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
+import random
+import subprocess
+import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from fsstore import DuplicateColumnError, UnsupportedFileError
-from fsstore.readers import detect_format, read_header_features, read_values
+from fsstore.readers import detect_format, read_header_features, read_values, sniff_format
 from tests.conftest import DATA, data_file
 
 
@@ -69,8 +74,6 @@ def test_a_repeated_header_is_an_error(tmp_path: Path) -> None:
 
 
 def test_parquet_columns_and_header(tmp_path: Path) -> None:
-    import pandas as pd
-
     path = tmp_path / "t.parquet"
     pd.DataFrame({"gene": ["A", "B"], "score": [1.0, 2.0]}).to_parquet(path)
     assert read_values(str(path), column="gene") == ["A", "B"]
@@ -89,3 +92,86 @@ def test_files_that_are_not_text_say_so(tmp_path: Path) -> None:
         read_values(str(broken))
     with pytest.raises(UnsupportedFileError, match="is a folder"):
         read_values(str(tmp_path))
+
+
+def _shuffled_lines(path: Path, seed: int) -> list[bytes]:
+    lines = gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+    random.Random(seed).shuffle(lines)
+    return lines
+
+
+@pytest.mark.parametrize("name", ["reference.tsv.gz", "reference.txt", "reference"])
+def test_10x_rows_are_read_as_10x_whatever_the_file_is_called(grch38: Path, tmp_path: Path,
+                                                              name: str) -> None:
+    # Shuffled, so the first row (which decides) is an ordinary gene, not the file's first.
+    body = b"".join(_shuffled_lines(grch38, seed=7))
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(body) if name.endswith(".gz") else body)
+    assert sorted(read_values(str(path))) == sorted(read_values(str(grch38)))
+
+
+def test_10x_rows_on_standard_input_are_read_as_10x(grch38: Path, tmp_path: Path) -> None:
+    body = b"".join(_shuffled_lines(grch38, seed=11))
+    script = ("import sys; from fsstore.readers import read_values; "
+              "values = read_values('-'); print(len(values), sorted(values)[0])")
+    done = subprocess.run([sys.executable, "-c", script], input=body, capture_output=True,
+                          timeout=120, check=True)
+    assert done.stdout.split() == [b"36601", b"ENSG00000000003"]
+
+
+def test_a_features_file_with_a_header_row_is_a_table() -> None:
+    path = data_file(DATA / "genes" / "tenx"
+                     / "scanpy_tests_10x_3.0.0_filtered_feature_bc_matrix_h5_features.tsv")
+    assert detect_format(str(path)) == "10x"
+    assert sniff_format(str(path), path.read_bytes()) == "tsv"
+    assert read_values(str(path), column="id")[0].startswith("ENSG")
+
+
+def test_a_list_with_tabs_is_read_as_a_table(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.txt"
+    path.write_text("gene\tscore\nCD8A\t1\nCD4\t2\n")
+    assert read_values(str(path), column="gene") == ["CD8A", "CD4"]
+
+
+def _mixed_10x(grch38: Path, tmp_path: Path) -> Path:
+    """The GRCh38 reference followed by the real 137-antibody CITE-seq panel, as 10x rows."""
+    panel = pd.read_csv(data_file(DATA / "genes" / "panels"
+                                  / "nfcore_60k_pbmc_cmo_tcr_feature-ref_antibodies.csv"))
+    rows = "".join(f"{row.id}\t{row.name}\t{row.feature_type}\n" for row in panel.itertuples())
+    path = tmp_path / "cite_features.tsv.gz"
+    path.write_bytes(gzip.compress(gzip.decompress(grch38.read_bytes()) + rows.encode()))
+    return path
+
+
+def test_a_10x_file_of_several_feature_types_needs_one_chosen(grch38: Path,
+                                                              tmp_path: Path) -> None:
+    path = _mixed_10x(grch38, tmp_path)
+    with pytest.raises(UnsupportedFileError,
+                       match=r"several feature types \(36,601 'Gene Expression', 137 'Antibody "
+                             r"Capture'\); choose one with --feature-type"):
+        read_values(str(path))
+    genes = read_values(str(path), feature_type="Gene Expression")
+    assert genes == read_values(str(grch38))
+    antibodies = read_values(str(path), feature_type="Antibody Capture")
+    assert len(antibodies) == 137
+    assert "CD86" in antibodies
+    with pytest.raises(UnsupportedFileError, match="no rows of feature type 'Peaks'"):
+        read_values(str(path), feature_type="Peaks")
+
+
+def test_a_feature_type_for_a_file_without_types_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "genes.txt"
+    path.write_text("CD8A\nCD4\n")
+    with pytest.raises(UnsupportedFileError, match="has no feature types"):
+        read_values(str(path), feature_type="Gene Expression")
+
+
+def test_a_gzipped_10x_file_without_a_gz_suffix_links_as_10x(grch38: Path,
+                                                             tmp_path: Path) -> None:
+    from fsstore.dataset import read_dataset
+
+    path = tmp_path / "features.tsv"
+    path.write_bytes(grch38.read_bytes())
+    source = read_dataset(path)
+    assert source.format == "10x"
+    assert source.slots["var"].n == 36601

@@ -32,6 +32,7 @@ __all__ = [
     "EXIT_CODES",
     "emit_json",
     "exit_code_of",
+    "feature_type_option",
     "json_option",
     "open_store",
     "print_table",
@@ -75,6 +76,15 @@ def store_option(function: F) -> F:
 def json_option(function: F) -> F:
     return click.option("--json", "as_json", is_flag=True,
                         help="Print machine-readable JSON instead of text.")(function)
+
+
+def feature_type_option(function: F) -> F:
+    """``--feature-type TYPE``: the rows of one type of a 10x features list."""
+    return click.option(
+        "--feature-type", "feature_type", metavar="TYPE",
+        help="For a 10x features list holding several types: read the rows of this type, "
+        "e.g. 'Gene Expression'.",
+    )(function)
 
 
 def open_store(store_path: str | None) -> Store:

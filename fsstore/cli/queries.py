@@ -10,6 +10,7 @@ import click
 from fsstore.algebra import diff
 from fsstore.cli.common import (
     emit_json,
+    feature_type_option,
     json_option,
     open_store,
     print_table,
@@ -73,11 +74,13 @@ def find(member: str | None, ignore_case: bool, name: str | None, itype: str | N
 @click.option("--format", "fmt", type=click.Choice(FORMATS),
               help="For a FILE query: its format [default: guessed from the name].")
 @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many sets.")
+@feature_type_option
 @store_option
 @json_option
 def similar_command(query: str, min_jaccard: float | None, min_containment: float | None,
                     itype: str | None, column: str | None, fmt: str | None,
-                    limit: int | None, store_path: str | None, as_json: bool) -> None:
+                    limit: int | None, feature_type: str | None, store_path: str | None,
+                    as_json: bool) -> None:
     """Stored sets overlapping a query: a stored set (name or hash prefix), a file, or -.
 
     Jaccard is |Q & S| / |Q | S|; containment |Q & S| / |Q|. Sets are ranked best first.
@@ -91,7 +94,7 @@ def similar_command(query: str, min_jaccard: float | None, min_containment: floa
     store = open_store(store_path)
     source: Any = query
     if query == "-" or os.path.isfile(query):
-        values = read_values(query, fmt=fmt, column=column)
+        values = read_values(query, fmt=fmt, column=column, feature_type=feature_type)
         source = [value for value in values if value is not None and str(value).strip()]
     found = similar(store, source, min_jaccard=min_jaccard, min_containment=min_containment,
                     itype=itype, limit=limit)

@@ -9,6 +9,7 @@ import click
 
 from fsstore.cli.common import (
     emit_json,
+    feature_type_option,
     format_time,
     json_option,
     open_store,
@@ -207,11 +208,12 @@ def _registry_document(store: Store, found: Registry) -> dict[str, Any]:
               help="Registry version [default: the one registered last].")
 @click.option("--limit", default=10, show_default=True,
               help="Examples to print of each kind.")
+@feature_type_option
 @store_option
 @json_option
 def validate(source: str, field: str, column: str | None, from_header: bool, no_header: bool,
              fmt: str | None, organism: str | None, version: str | None, limit: int,
-             store_path: str | None, as_json: bool) -> None:
+             feature_type: str | None, store_path: str | None, as_json: bool) -> None:
     """Check the values of FILE against a registry field, with suggestions; store nothing.
 
     Exits with status 0 when every value validates, 4 when some do not.
@@ -234,7 +236,8 @@ def validate(source: str, field: str, column: str | None, from_header: bool, no_
                    for f in features if f.name in registered and f.dtype
                    and not dtype_agrees(registered[f.name], f.dtype)]
     else:
-        values = read_values(source, fmt=fmt, column=column, header=not no_header)
+        values = read_values(source, fmt=fmt, column=column, header=not no_header,
+                             feature_type=feature_type)
         inspection = found.inspect(values, field)
     if as_json:
         document = inspection.to_dict()

@@ -11,6 +11,7 @@ from fsstore.backend import is_url, open_backend
 from fsstore.canonical import parse_itype
 from fsstore.cli.common import (
     emit_json,
+    feature_type_option,
     format_time,
     json_option,
     open_store,
@@ -59,7 +60,7 @@ def init(path: str, shared: bool, as_json: bool) -> None:
 @click.option("--no-header", is_flag=True,
               help="The table has no header row; refer to columns by 0-based position.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS),
-              help="Input format [default: guessed from the file name].")
+              help="Input format [default: guessed from the file name and content].")
 @click.option("--name", "-n", help="Name to point at the set (moves if it already exists).")
 @click.option("--field", "--itype", "field", default=FEATURE_ITYPE, show_default=True,
               metavar="REGISTRY.FIELD",
@@ -80,13 +81,14 @@ def init(path: str, shared: bool, as_json: bool) -> None:
 @click.option("--no-validate", is_flag=True,
               help="Do not validate against the store's registry.")
 @click.option("--description", help="Free text kept with the name (not part of the hash).")
+@feature_type_option
 @store_option
 @json_option
 def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt: str | None,
         name: str | None, field: str, set_type: str | None, ordered: bool, strict: bool,
         standardize: bool, organism: str | None, registry_version: str | None,
-        no_validate: bool, description: str | None, store_path: str | None,
-        as_json: bool) -> None:
+        no_validate: bool, description: str | None, feature_type: str | None,
+        store_path: str | None, as_json: bool) -> None:
     """Add a feature set from FILE (CSV, TSV, Parquet, 10x features.tsv, list, or - for stdin).
 
     \b
@@ -116,7 +118,8 @@ def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt
             values: list[Any] = [feature.name for feature in
                                  read_header_features(source, fmt=fmt)]
         else:
-            read = read_column(source, fmt=fmt, column=column, header=not no_header)
+            read = read_column(source, fmt=fmt, column=column, header=not no_header,
+                               feature_type=feature_type)
             if read.chosen and read.name and not as_json:
                 click.echo(f"reading column {read.name!r} of {source} (its only column; pass "
                            "--no-header if that first line is a value)", err=True)
