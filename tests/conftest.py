@@ -8,8 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from fsstore import Store
+
+# The suite is deterministic: property tests draw the same examples on every run and keep
+# no example database between runs, and no deadline turns a busy machine into a failure.
+# FSSTORE_HYPOTHESIS=explore draws new, more examples, for hunting bugs by hand.
+settings.register_profile("deterministic", derandomize=True, database=None, deadline=None)
+settings.register_profile("explore", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("FSSTORE_HYPOTHESIS", "deterministic"))
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("FSSTORE_TEST_DATA", REPOSITORY.parent / "shared" / "data"))
