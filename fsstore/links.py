@@ -155,36 +155,49 @@ def link(store: Store, source: Any, *, slots: Mapping[str, FeatureSet | str] | N
                                   for slot, value in (slots or {}).items()})
         stored = _store_bytes(store, read) if copy else False
         stored = stored or store.backend.exists(dataset_file_key(read.digest))
-    changes: list[SlotChange] = []
-    known: list[bool] = []
+        changes: list[SlotChange] = []
+        known: list[bool] = []
 
-    def build(view: View) -> list[Event]:
-        changes.clear()
-        history = view.find("dataset", "dataset", read.digest).to_pylist()
-        known[:] = [bool(history)]
-        events = []
-        if _new_facts(history, read.path, dataset_name, stored):
-            events.append({"kind": "dataset", "dataset": read.digest, "size": read.size,
-                           "format": read.format, "path": read.path, "name": dataset_name,
-                           "copied": stored})
-        current = _slots_of(view.find("link", "dataset", read.digest))
-        offered = [(slot, hash_hex, False) for slot, hash_hex in derived.items()
-                   if slot not in explicit]
-        offered += [(slot, hash_hex, True) for slot, hash_hex in explicit.items()]
-        for slot, hash_hex, forced in sorted(offered):
-            change, slot_events = _link_slot(read.digest, slot, hash_hex, current.get(slot),
-                                             forced or replace)
-            changes.append(change)
-            events += slot_events
-        return events
+        def build(view: View) -> list[Event]:
+            if copy:
+                # A gc whose grace period this call outlived may have removed the copy
+                # (gc deletes under this same lock): copy it again before recording it.
+                _store_bytes(store, read)
+            return _link_events(view, read, dataset_name, stored, derived, explicit,
+                                replace, changes, known)
 
-    recorded = store.index.commit(build)
+        # Committed while the source is open: an in-memory object's file is still there.
+        recorded = store.index.commit(build)
     if recorded:
         _after_commit(store, recorded)
     log.info("dataset %s: %s", read.digest[:12],
              ", ".join(f"{c.slot} {c.action}" for c in changes) or "no slots")
     return LinkOutcome(read.digest, read.size, read.format, read.path, not known[0],
                        bool(recorded), stored, tuple(changes))
+
+
+def _link_events(view: View, read: DatasetSource, dataset_name: str | None, stored: bool,
+                 derived: Mapping[str, str], explicit: Mapping[str, str], replace: bool,
+                 changes: list[SlotChange], known: list[bool]) -> list[Event]:
+    """The events that record ``read`` and its slots, given the index as it is now."""
+    changes.clear()
+    history = view.find("dataset", "dataset", read.digest).to_pylist()
+    known[:] = [bool(history)]
+    events: list[Event] = []
+    if _new_facts(history, read.path, dataset_name, stored):
+        events.append({"kind": "dataset", "dataset": read.digest, "size": read.size,
+                       "format": read.format, "path": read.path, "name": dataset_name,
+                       "copied": stored})
+    current = _slots_of(view.find("link", "dataset", read.digest))
+    offered = [(slot, hash_hex, False) for slot, hash_hex in derived.items()
+               if slot not in explicit]
+    offered += [(slot, hash_hex, True) for slot, hash_hex in explicit.items()]
+    for slot, hash_hex, forced in sorted(offered):
+        change, slot_events = _link_slot(read.digest, slot, hash_hex, current.get(slot),
+                                         forced or replace)
+        changes.append(change)
+        events += slot_events
+    return events
 
 
 def unlink(store: Store, dataset: str, slot: str) -> bool:

@@ -217,9 +217,12 @@ class Store:
         previous: list[str | None] = [None]
 
         def build(view: View) -> list[Event]:
-            if not created and not self.backend.exists(key):
-                # Removed since we looked (by `fsstore gc`, which holds this same lock
-                # while it deletes): write it again before an event refers to it.
+            if not self.backend.exists(key):
+                # Removed since it was written or found, by a `fsstore gc` whose grace
+                # period this save outlived (gc deletes under this same lock): write it
+                # again before an event refers to it.
+                log.warning("manifest %s vanished before its save committed; writing it "
+                            "again", key)
                 self.backend.create(key, encode_manifest(feature_set.canonical, provenance))
             history = view.find("set", "hash", hash_hex).to_pylist()
             if feature_set.name is not None:

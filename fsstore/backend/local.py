@@ -37,6 +37,15 @@ _UNSUPPORTED: Final = frozenset(
      errno.EINVAL}
 )
 _CHUNK: Final = 1 << 20
+_PUBLISH_ATTEMPTS: Final = 3
+
+
+class _TemporaryVanishedError(Exception):
+    """The temporary file was removed before it could be published."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 _Writer = Callable[[int], None]
 """Writes a file's content to an open descriptor."""
@@ -216,14 +225,28 @@ class LocalBackend(Backend):
         final = self._path(key)
         if final.exists():
             return False
-        self._make_folder(final.parent)
-        temporary = self._write_temporary(final, write, readonly)
-        try:
-            created = self._link_or_rename(temporary, final)
-            if created is None:
-                created = self._write_in_place(final, write, readonly)
-        finally:
-            _remove_quietly(temporary)
+        created = False
+        for attempt in range(1, _PUBLISH_ATTEMPTS + 1):
+            self._make_folder(final.parent)
+            temporary = self._write_temporary(final, write, readonly)
+            try:
+                published = self._link_or_rename(temporary, final)
+                created = (self._write_in_place(final, write, readonly) if published is None
+                           else published)
+                break
+            except _TemporaryVanishedError as error:
+                # Someone removed it while it was written (`fsstore gc --grace 0`, which
+                # takes temporary files of any age): write it again.
+                if attempt == _PUBLISH_ATTEMPTS:
+                    raise StorageError(
+                        f"cannot write {final}: its temporary file was removed while it was "
+                        f"written, {attempt} times (by a `fsstore gc` with a grace period "
+                        "shorter than a write?); nothing was stored. Try again, and give gc "
+                        "a longer --grace while others write", str(final)) from error.cause
+                log.warning("temporary file %s vanished before it was published; writing "
+                            "it again", temporary)
+            finally:
+                _remove_quietly(temporary)
         if created:
             _fsync_folder(final.parent)
             log.debug("created %s", final)
@@ -236,6 +259,8 @@ class LocalBackend(Backend):
             return True
         except FileExistsError:
             return False
+        except FileNotFoundError as error:
+            raise _TemporaryVanishedError(error) from error
         except OSError as error:
             if error.errno not in _UNSUPPORTED:
                 raise _storage_error(error, final, "publishing") from error
@@ -250,6 +275,8 @@ class LocalBackend(Backend):
         try:
             os.rename(temporary, final)
             return True
+        except FileNotFoundError as error:
+            raise _TemporaryVanishedError(error) from error
         except OSError as error:
             if error.errno not in _UNSUPPORTED:
                 raise _storage_error(error, final, "publishing") from error

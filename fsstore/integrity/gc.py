@@ -13,10 +13,12 @@ It refuses to run on a damaged index (missing commit numbers, damaged commits or
 files, events of unknown kinds): events lost there could be the only references to some
 objects. ``fsstore verify --repair`` first.
 
-A save that finds its object already stored checks, under the write lock, that the object
-is still there before it commits (``Store.put``), so gc cannot delete an object a save is
-about to refer to. Where the lock does nothing (NFS without lock support), run gc when no
-one writes.
+Every writer (a save, a registration, a link with copy) checks, under the write lock, that
+its object is still there before it commits the event referring to it, and writes it again
+if not, so gc cannot delete an object a writer is about to refer to, whatever the grace
+period. A temporary file removed while it is written (``--grace 0``) is written again, up
+to three times, then the write fails and records nothing. Where the lock does nothing
+(NFS without lock support), run gc when no one writes.
 """
 
 from __future__ import annotations
@@ -97,7 +99,9 @@ def collect_garbage(store: Store, *, grace: float = DEFAULT_GRACE, dry_run: bool
             garbage.sort(key=lambda item: item[0].key.rpartition("/")[2] != RUN_MANIFEST)
             for entry, _ in garbage:
                 backend.delete(entry.key)
-            backend.prune(OBJECTS_PREFIX)
+            # Empty folders under objects/ stay (at most 256 per kind): a writer may be
+            # between making one and creating its file there, and the write lock does not
+            # cover that step. Run folders are made under the compaction lock gc holds.
             backend.prune(RUNS_PREFIX)
     log.info("gc %s %d files (%d bytes)", "would remove" if dry_run else "removed",
              len(done.removed), done.bytes)

@@ -131,6 +131,9 @@ def register(store: Store, source: Any, *, name: str, version: str,
     info = _info(table, version, description)
 
     def build(view: View) -> list[Event]:
+        # A gc whose grace period this call outlived may have removed the table since it
+        # was written or found (gc deletes under this same lock): write it again.
+        store_table(store, table, version)
         for event in _events(view, name):
             if event.get("organism") == info.organism and event["version"] == version:
                 if event["hash"] == table.hash:
