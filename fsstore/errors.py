@@ -206,6 +206,10 @@ class StoreFormatError(FsstoreError, ValueError):
 class IndexCorruptError(FsstoreError, ValueError):
     """The index cannot be read as a consistent whole."""
 
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
 
 class IndexMissingError(IndexCorruptError):
     """The store's index folder is gone (deleted, or not synced with the objects)."""

@@ -183,10 +183,15 @@ class LocalBackend(Backend):
         except FileExistsError:
             return False
         except OSError as error:
+            if not source.exists():
+                raise FileNotFoundError(errno.ENOENT, "no such file to move", str(source)) \
+                    from error
             if error.errno not in _UNSUPPORTED:
                 raise _storage_error(error, final, "moving") from error
             try:
                 os.rename(source, final)
+            except FileNotFoundError:
+                raise
             except OSError as renamed:
                 raise _storage_error(renamed, final, "moving") from renamed
             _fsync_folder(final.parent)

@@ -203,7 +203,7 @@ class View:
                 read = read_columns(self.backend, part.run, spec.main, wanted)
             except FileNotFoundError:
                 raise  # moved by a compaction: the caller retries on a new view
-            except (OSError, pa.ArrowException):
+            except IndexCorruptError:
                 if unreadable is None:
                     raise
                 unreadable.append(part.run.folder)
@@ -293,17 +293,21 @@ class Index:
 
     def read(self, query: Callable[[View], T]) -> T:
         """Run ``query`` on a fresh view, again on a newer one if a compaction got between."""
+        missing = ""
         for attempt in range(_MAX_READ_ATTEMPTS):
             try:
                 layout = self._quiet_layout() if attempt == 0 else self.layout()
                 return query(View(self.backend, layout, self._journal_events))
-            except FileNotFoundError:
+            except FileNotFoundError as error:
                 log.debug("index files moved while reading (attempt %d); retrying", attempt + 1)
+                missing = str(error.filename or error)
                 self._layout_cache = None
                 time.sleep(0.001 * (attempt + 1))
+        # A compaction moves files once; still missing after every retry means lost.
         raise IndexCorruptError(
-            f"the index under {self.backend.url}/index keeps changing while being read; "
-            "retry, and run `fsstore verify` if this persists"
+            f"the index under {self.backend.url}/index lacks a file its runs list "
+            f"({missing}): it was deleted or never synced. Run `fsstore verify`, then "
+            "`fsstore verify --repair` to rebuild the index from the rest", missing,
         )
 
     def _quiet_layout(self) -> Layout:
@@ -524,7 +528,8 @@ class Index:
                 log.warning("index commits %s are damaged; their events are lost; moving "
                             "them to quarantine", ", ".join(map(str, torn)))
                 quarantine(self.backend, [(commit_key(seq), "damaged index commit (torn "
-                                           "write or checksum mismatch)") for seq in torn])
+                                           "write or checksum mismatch)") for seq in torn],
+                           lost_events=True)
         # Parts, not runs: runs left overlapping by compactions that ran at once are merged
         # from where the chain uses them, so overlaps do not pile up.
         chain = list(layout.runs)

@@ -15,10 +15,11 @@ then deleted.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, overload
@@ -29,6 +30,7 @@ import pyarrow.parquet as pq
 from blake3 import blake3
 
 from fsstore.backend import Backend
+from fsstore.errors import IndexCorruptError
 from fsstore.index.cache import CACHE
 from fsstore.index.events import KINDS, EventKind, Projection
 
@@ -254,25 +256,64 @@ def _read_group(file: _RunFile, group: int, columns: list[str] | None,
 
 
 class _RunFile:
-    """One Parquet file of a run, opened with its cached footer."""
+    """One Parquet file of a run, opened with its cached footer.
+
+    A file that cannot be read (a failed page checksum, a torn footer, an I/O error) is an
+    :class:`IndexCorruptError` naming it; a missing one stays a ``FileNotFoundError``, which
+    readers take as a compaction having moved it and retry on a newer view.
+    """
 
     def __init__(self, backend: Backend, run: Run, file: str) -> None:
         self.key = run.key(file)
         self.backend = backend
         self.identity = f"{backend.url}/{self.key}"
-        self.info = CACHE.file(self.identity, self._source)
+        with self.reading():
+            self.info = CACHE.file(self.identity, self._source)
 
-    def open(self, *, compact: bool = False) -> pq.ParquetFile:
+    def open(self, *, compact: bool = False) -> _CheckedParquetFile:
         """The file; ``compact`` reads repetitive string columns dictionary-encoded."""
-        return pq.ParquetFile(self._source(), metadata=self.info.metadata,
-                              read_dictionary=list(self.info.repeated) if compact else None,
-                              page_checksum_verification=True)
+        with self.reading():
+            opened = pq.ParquetFile(self._source(), metadata=self.info.metadata,
+                                    read_dictionary=(list(self.info.repeated) if compact
+                                                     else None),
+                                    page_checksum_verification=True)
+        return _CheckedParquetFile(self, opened)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        try:
+            yield
+        except FileNotFoundError:
+            raise
+        except (OSError, pa.ArrowException) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise IndexCorruptError(
+                f"index file {self.backend.url}/{self.key} cannot be read ({reason}); it is "
+                "damaged: run `fsstore verify --repair` to rebuild the index from the rest",
+                self.key,
+            ) from error
 
     def _source(self) -> Any:
         path = self.backend.local_path(self.key)
         if path is not None:
             return path
         return pa.BufferReader(self.backend.read(self.key))
+
+
+class _CheckedParquetFile:
+    """The reads of a run file that the index makes, with damage named as its file."""
+
+    def __init__(self, file: _RunFile, opened: pq.ParquetFile) -> None:
+        self.file = file
+        self.opened = opened
+
+    def read(self, **options: Any) -> pa.Table:
+        with self.file.reading():
+            return self.opened.read(**options)
+
+    def read_row_group(self, group: int, columns: list[str] | None) -> pa.Table:
+        with self.file.reading():
+            return self.opened.read_row_group(group, columns)
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:

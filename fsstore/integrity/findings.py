@@ -18,6 +18,8 @@ ERRORS: Final[dict[str, str]] = {
     "damaged-commit": "an index commit that does not parse or match its checksum",
     "gap": "index commit numbers held by no commit and no run (events lost)",
     "missing-index": "the index folder is gone while objects remain (every event lost)",
+    "lost-events": "index events lost with damaged index files, not yet recovered from the "
+                   "objects they recorded",
     "stale-temporary": "a temporary file older than the grace period, left by a crash",
     "unknown-kind": "index events of a kind this fsstore does not know (a newer writer)",
 }

@@ -37,6 +37,7 @@ from fsstore.index.journal import commit_key
 from fsstore.index.runs import RUN_MANIFEST, RUNS_PREFIX, run_folder_range
 from fsstore.integrity.kinds import kind_of_key, referenced_digests
 from fsstore.integrity.verify import DEFAULT_GRACE, OBJECTS_PREFIX
+from fsstore.quarantine import unrecovered_losses
 from fsstore.store import Store
 
 __all__ = ["Collected", "collect_garbage"]
@@ -118,6 +119,8 @@ def _referenced(store: Store, view: View) -> dict[str, set[str]]:
     if unknown:
         problems.append(f"it holds events of kinds unknown to this fsstore "
                         f"({', '.join(unknown)}; upgrade fsstore)")
+    problems += [f"events lost with the files in {loss.folder} are not recovered yet"
+                 for loss in unrecovered_losses(store.backend)]
     if problems:
         raise IndexCorruptError(
             f"gc refuses to run on {store.location}: the index is damaged "

@@ -109,6 +109,10 @@ class Reference:
     where: str | None = None
     """A boolean column of the event: only events where it is true refer to an object
     (a dataset event refers to a stored file only when ``copied``)."""
+    records: bool = True
+    """The event records the object (a ``set`` event records a set). False for events that
+    only use an object recorded elsewhere (a ``link`` puts a set in a slot): an object
+    they alone refer to lost its record, and ``verify --repair`` recovers it."""
 
 
 OBJECT_KINDS: Final[dict[str, ObjectKind]] = {}
@@ -132,11 +136,17 @@ def kind_of_key(key: str) -> ObjectKind | None:
     return None
 
 
-def referenced_digests(view: View, *,
-                       unreadable: list[str] | None = None) -> dict[str, set[str]]:
-    """Digests of each kind of object that some event of the history refers to."""
+def referenced_digests(view: View, *, unreadable: list[str] | None = None,
+                       recording_only: bool = False) -> dict[str, set[str]]:
+    """Digests of each kind of object that some event of the history refers to.
+
+    With ``recording_only``, only the events that record objects count (see
+    :attr:`Reference.records`).
+    """
     referenced: dict[str, set[str]] = {name: set() for name in OBJECT_KINDS}
     for reference in REFERENCES:
+        if recording_only and not reference.records:
+            continue
         if reference.event in KINDS and reference.object_kind in referenced:
             values = view.column(reference.event, reference.column, where=reference.where,
                                  unreadable=unreadable).unique()
@@ -226,7 +236,7 @@ FILE_OBJECTS: Final = ObjectKind(name="file", prefix=FILES_PREFIX, suffix="",
 
 register_object_kind(REGISTRY_OBJECTS)
 register_object_kind(FILE_OBJECTS)
-register_reference(Reference(event="link", column="hash", object_kind="set"))
+register_reference(Reference(event="link", column="hash", object_kind="set", records=False))
 register_reference(Reference(event="registry", column="hash", object_kind="registry"))
 register_reference(Reference(event="dataset", column="dataset", object_kind="file",
                              where="copied"))

@@ -105,7 +105,7 @@ def rebuild_index(backend: Backend, damaged: Iterable[str]) -> Rebuilt:
     log.warning("rebuilt the index: %d events of commits 1..%d in %s", events, head,
                 run.folder)
     moved = quarantine(backend, [(key, "damaged index file, replaced by a rebuilt run")
-                                 for key in sorted(damaged)])
+                                 for key in sorted(damaged)], lost_events=bool(lost))
     for key in run_files:
         if key not in damaged and not key.startswith(run.folder + "/"):
             backend.delete(key)

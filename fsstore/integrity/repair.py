@@ -29,7 +29,7 @@ from fsstore.integrity.findings import Finding, Report
 from fsstore.integrity.kinds import OBJECT_KINDS, ObjectDamage, referenced_digests
 from fsstore.integrity.rebuild import rebuild_index
 from fsstore.integrity.verify import DEFAULT_GRACE, verify
-from fsstore.quarantine import quarantine
+from fsstore.quarantine import mark_recovered, quarantine, unrecovered_losses
 from fsstore.store import Store
 
 __all__ = ["INDEX_DAMAGE", "Repair", "repair"]
@@ -99,9 +99,11 @@ def repair(store: Store, report: Report | None = None, *, grace: float = DEFAULT
                         if finding.problem in INDEX_DAMAGE
                         or (finding.problem == "foreign" and finding.key.startswith("index/"))]
         if index_damage:
+            # Foreign files go too, whatever their name (editor backups, NFS .nfs files).
             damaged = {finding.key for finding in index_damage
-                       if finding.problem != "gap" and finding.key.endswith((".parquet",
-                                                                              ".json"))}
+                       if finding.problem == "foreign"
+                       or (finding.problem != "gap"
+                           and finding.key.endswith((".parquet", ".json")))}
             for finding in index_damage:
                 if finding.problem == "damaged-run" and finding.key.endswith(".parquet"):
                     damaged.add(finding.key.rpartition("/")[0] + "/RUN.json")
@@ -115,6 +117,16 @@ def repair(store: Store, report: Report | None = None, *, grace: float = DEFAULT
                                         if finding.key in damaged)
             if done.lost:
                 done.recovered = _recover_events(store)
+        losses = unrecovered_losses(backend)
+        if losses:
+            # Left by a compaction that met damaged commits, or by a rebuild just above (or
+            # an earlier repair that was interrupted): record the objects again, then say so.
+            if not done.recovered:
+                done.recovered = _recover_events(store)
+            done.lost += [f"the events of {', '.join(loss.keys)} (quarantined at {loss.time})"
+                          for loss in losses if loss.folder not in done.quarantine]
+            for loss in losses:
+                mark_recovered(backend, loss, done.recovered)
         done.unrepaired = [finding for finding in report.errors
                            if finding.problem in ("missing", "unknown-kind")
                            and finding.key not in done.restored]
@@ -156,11 +168,14 @@ def _put_back(store: Store, finding: Finding, done: Repair,
 
 
 def _recover_events(store: Store) -> int:
-    """Record an event for every intact object no event refers to; returns how many."""
+    """Record an event for every intact object no event records; returns how many.
+
+    A set that only ``link`` events name lost its ``set`` event: it gets one again.
+    """
     backend = store.backend
 
     def build(view: View) -> list[Event]:
-        referenced = referenced_digests(view)
+        referenced = referenced_digests(view, recording_only=True)
         events: list[Event] = []
         for kind in OBJECT_KINDS.values():
             if kind.recover is None:

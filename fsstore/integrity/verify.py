@@ -39,7 +39,7 @@ from fsstore.integrity.kinds import (
     kind_of_key,
     referenced_digests,
 )
-from fsstore.quarantine import QUARANTINE_PREFIX
+from fsstore.quarantine import QUARANTINE_PREFIX, unrecovered_losses
 from fsstore.store import Store
 
 __all__ = ["DEFAULT_GRACE", "KNOWN_INDEX_FILES", "Progress", "verify"]
@@ -129,6 +129,11 @@ def verify(store: Store, *, grace: float = DEFAULT_GRACE, workers: int | None = 
     _check_runs(report, backend, run_files, now, grace, workers, advance)
     valid = _check_objects(report, backend, jobs, workers, advance, quick)
     _check_index(report, store, present, valid)
+    for loss in unrecovered_losses(backend):
+        report.add("lost-events", loss.folder,
+                   f"index events were lost with {', '.join(loss.keys)} (moved to quarantine "
+                   f"at {loss.time}); objects only they recorded have no entry now, and gc "
+                   "would remove them: run `fsstore verify --repair` to record them again")
     quarantined = sum(1 for _ in backend.keys(QUARANTINE_PREFIX))
     if quarantined:
         report.add("quarantined", QUARANTINE_PREFIX,
