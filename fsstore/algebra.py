@@ -171,7 +171,11 @@ def _common_kind(sets: Sequence[FeatureSet], operation: str) -> tuple[str, str |
 def _result(pairs: Sequence[Pair], itype: str, dtype: str | None, name: str | None,
             operation: str) -> FeatureSet:
     if not pairs:
-        raise EmptyFeatureSetError(f"the {operation} is empty: the sets share no member")
+        why = {"intersection": "the sets share no member",
+               "difference": "the other sets hold every member of the first"}.get(
+                   operation, "the sets have no member")
+        raise EmptyFeatureSetError(f"the {operation} is empty: {why}; a feature set needs at "
+                                   "least one member")
     if itype.rpartition(".")[0] == "Feature":
         return FeatureSet([(member, member_dtype or None) for member, member_dtype in pairs],
                           None, name, itype=itype)

@@ -31,6 +31,7 @@ __all__ = [
     "InvalidSlotError",
     "LockTimeoutError",
     "MissingDependencyError",
+    "OutputExistsError",
     "ReferenceNotFoundError",
     "RegistryNotFoundError",
     "RegistryVersionConflictError",
@@ -229,6 +230,14 @@ class LockTimeoutError(FsstoreError, TimeoutError):
 
 class StorageError(FsstoreError, OSError):
     """The file system refused a write (disk full, quota, I/O error, permissions)."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class OutputExistsError(FsstoreError, FileExistsError):
+    """A file fsstore was asked to write already exists; it is never overwritten."""
 
     def __init__(self, message: str, path: str = "") -> None:
         super().__init__(message)

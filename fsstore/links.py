@@ -451,12 +451,8 @@ def describe(events: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=DATASET_COLUMNS)
     first = events.drop_duplicates("dataset", keep="first").reset_index(drop=True)
     named = events[events["name"].notna()].drop_duplicates("dataset", keep="last")
-    seen = events[events["path"].notna()]
-    latest_path = seen.drop_duplicates("dataset", keep="last").set_index("dataset")["path"]
-    latest_at = seen.drop_duplicates("path", keep="last").set_index("path")["dataset"]
     stored = events.groupby("dataset", sort=False)["copied"].any()
-    path = first["dataset"].map(latest_path)
-    later = path.map(latest_at)
+    path, later = _paths(first["dataset"], events[events["path"].notna()])
     frame = pd.DataFrame({
         "dataset": first["dataset"],
         "uid": first["dataset"].str[:16],
@@ -467,10 +463,30 @@ def describe(events: pd.DataFrame) -> pd.DataFrame:
         "stored": first["dataset"].map(stored).astype(bool),
         "registered_at": first["time"],
         "slots": [{} for _ in range(len(first))],
-        "superseded_by": later.where(later.notna() & (later != first["dataset"]), None),
+        "superseded_by": later,
     })
     frame = frame.astype({"name": object, "path": object, "superseded_by": object})
     return frame.where(frame.notna(), None)[DATASET_COLUMNS]
+
+
+def _paths(digests: pd.Series, seen: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Where each dataset is, and what superseded it.
+
+    A dataset is *current* at a path when it is the latest dataset seen there. Its path is
+    the last one it is current at, else the last one it was seen at; it is superseded (by
+    the dataset now at that path) only when it is current at none of its paths, so a
+    changed copy of a file does not supersede the original at its own path.
+    """
+    now_at = seen.drop_duplicates("path", keep="last").set_index("path")["dataset"]
+    visits = seen.drop_duplicates(["dataset", "path"], keep="last")
+    current = visits[visits["path"].map(now_at) == visits["dataset"]]
+    current_path = current.drop_duplicates("dataset", keep="last").set_index("dataset")["path"]
+    last_path = visits.drop_duplicates("dataset", keep="last").set_index("dataset")["path"]
+    path = digests.map(current_path).fillna(digests.map(last_path))
+    superseded = digests.map(last_path).map(now_at)
+    superseded = superseded.where(~digests.isin(current_path.index) & superseded.notna()
+                                  & (superseded != digests), None)
+    return path, superseded
 
 
 def dataset_history(store: Store, ref: str) -> pd.DataFrame:

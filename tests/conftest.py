@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -25,6 +27,9 @@ TENX = DATA / "genes" / "tenx"
 GRCH38 = TENX / "jeong2624_scRNA-seq-project_GRCh38-2020-A_features.tsv.gz"
 MM10 = TENX / "BaderLab_scRNAseqWorkflow_mm10_features.tsv.gz"
 
+CliResult = tuple[int, str, str]
+"""Exit status, standard output and standard error of one command."""
+
 
 def data_file(path: Path) -> Path:
     """A real input file, or skip the test saying what is missing."""
@@ -36,6 +41,34 @@ def data_file(path: Path) -> Path:
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return Store.init(tmp_path / "store")
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    """An empty store's folder."""
+    path = tmp_path / "store"
+    Store.init(path)
+    return path
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], store_path: Path) -> Callable[..., CliResult]:
+    """Run the command line in this process (faster than a subprocess), on ``store_path``."""
+    from fsstore.cli import main
+
+    def invoke(*args: str) -> CliResult:
+        status = main([*args, "--store", str(store_path)])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    return invoke
+
+
+def cli_json(cli: Callable[..., CliResult], *args: str) -> Any:
+    """Run a command with ``--json`` through the ``cli`` fixture; its parsed output."""
+    status, out, err = cli(*args, "--json")
+    assert status == 0, err
+    return json.loads(out)
 
 
 @pytest.fixture

@@ -9,38 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from fsstore import Store
 from fsstore.cli import main
-from tests.conftest import DATA, data_file
+from tests.conftest import DATA, cli_json, data_file
 from tests.test_cli import run
 
 DEATHS = ["MASS__deaths.csv", "MASS__accdeaths.csv", "MASS__drivers.csv"]
 
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    path = tmp_path / "store"
-    Store.init(path)
-    return path
-
-
-@pytest.fixture
-def cli(capsys, store_path: Path):
-    """Run the command line in this process (faster than a subprocess), on ``store_path``."""
-    def invoke(*args: str) -> tuple[int, str, str]:
-        status = main([*args, "--store", str(store_path)])
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
-
-    return invoke
-
-
-def cli_json(cli, *args: str):
-    status, out, err = cli(*args, "--json")
-    assert status == 0, err
-    return json.loads(out)
 
 
 def test_linking_a_folder_lists_shared_sets_and_datasets_by_member(cli, tmp_path: Path) -> None:
@@ -141,5 +115,7 @@ def test_export_serves_a_copied_dataset_back(cli, tmp_path: Path) -> None:
     shown = cli_json(cli, "datasets", "tiny")
     assert Path(shown["object"]).read_bytes() == source.read_bytes()
     status, _, err = cli("export", "tiny", str(target))
-    assert status == 2
+    assert status == 4
+    assert err.startswith("error: ")
     assert "exists" in err
+    assert len(err.strip().splitlines()) == 1

@@ -63,11 +63,20 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     verbose = "-vv" in args or args.count("-v") + args.count("--verbose") > 1
     try:
-        result = cli.main(args=args, prog_name="fsstore", standalone_mode=False)
+        # Not cli.main: it turns a closed output pipe (`fsstore show x | head`) into exit
+        # status 1 with no message; here every outcome reaches the handlers below.
+        with cli.make_context("fsstore", list(args)) as context:
+            result = cli.invoke(context)
     except click.exceptions.Exit as done:
         return int(done.exit_code)
+    except click.UsageError as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # `fsstore registry`: show its help
+            error.show()
+        else:
+            click.echo(f"error: {_usage_line(error)}", err=True)
+        return error.exit_code
     except click.ClickException as error:
-        error.show()
+        click.echo(f"error: {error.format_message()}", err=True)
         return error.exit_code
     except click.Abort:
         click.echo("aborted", err=True)
@@ -94,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
                    "(run `fsstore -vv ...` for the traceback; please report it)", err=True)
         return EXIT_INTERNAL
     return result if isinstance(result, int) else 0
+
+
+def _usage_line(error: click.UsageError) -> str:
+    """click's usage error as one line, pointing at the command's help."""
+    message = " ".join(error.format_message().split())
+    command = error.ctx.command_path if error.ctx is not None else "fsstore"
+    return f"{message.rstrip('.')}; see `{command} --help`"
 
 
 def _quiet_broken_pipe() -> int:

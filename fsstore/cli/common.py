@@ -19,6 +19,7 @@ from fsstore.errors import (
     IndexCorruptError,
     InvalidInputError,
     LockTimeoutError,
+    OutputExistsError,
     ReferenceNotFoundError,
     StorageError,
     StoreNotFoundError,
@@ -43,9 +44,10 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CODES: Final[tuple[tuple[int, str, tuple[type[BaseException], ...]], ...]] = (
-    (3, "not found: no such set, name or store",
+    (3, "not found: no such set, name or store, or a reference matching several",
      (ReferenceNotFoundError, AmbiguousReferenceError, StoreNotFoundError)),
-    (4, "invalid input: nothing was stored", (InvalidInputError, StoreURLError)),
+    (4, "invalid input: it was not stored (of many files, the others were)",
+     (InvalidInputError, StoreURLError, OutputExistsError)),
     (5, "integrity: a stored object or the index is damaged",
      (CorruptObjectError, IndexCorruptError, SyncError)),
     (6, "busy: the store lock or index stayed contended",

@@ -21,9 +21,10 @@ from fsstore.cli.common import (
     store_option,
 )
 from fsstore.dataset import DATASET_FORMATS, detect_dataset_format
-from fsstore.errors import FsstoreError, UnsupportedFileError
+from fsstore.errors import FsstoreError, OutputExistsError, UnsupportedFileError
 from fsstore.links import (
     LinkOutcome,
+    SlotChange,
     dataset_file_key,
     dataset_history,
     link,
@@ -45,7 +46,12 @@ def expand_sources(sources: tuple[str, ...]) -> list[str]:
     found: list[str] = []
     for source in sources:
         if os.path.isdir(source):
-            found += sorted(_dataset_files(source))
+            files = sorted(_dataset_files(source))
+            if not files:
+                raise UnsupportedFileError(
+                    f"no dataset files under {source} (fsstore links .csv, .tsv, .parquet, "
+                    ".h5ad and 10x features.tsv files, also compressed)")
+            found += files
         elif not os.path.exists(source) and _GLOB_CHARACTERS & set(source):
             matches = sorted(path for path in glob.glob(source, recursive=True)
                              if os.path.isfile(path))
@@ -169,7 +175,13 @@ def _outcome_document(outcome: LinkOutcome) -> dict[str, Any]:
             "format": outcome.format, "size": outcome.size, "new": outcome.new,
             "recorded": outcome.recorded, "stored": outcome.stored,
             "slots": [{"slot": change.slot, "hash": change.hash, "action": change.action,
-                       "previous": change.previous} for change in outcome.slots]}
+                       "previous": change.previous, "holds": _held(change)}
+                      for change in outcome.slots]}
+
+
+def _held(change: SlotChange) -> str:
+    """The set the slot holds after linking: a kept slot holds its earlier set."""
+    return change.previous if change.action == "kept" and change.previous else change.hash
 
 
 def _report_one(outcome: LinkOutcome, as_json: bool) -> None:
@@ -183,9 +195,14 @@ def _report_one(outcome: LinkOutcome, as_json: bool) -> None:
     click.echo(f"{short(outcome.dataset)} {outcome.path or outcome.format} "
                f"({outcome.size:,} bytes, {state}{stored})")
     for change in outcome.slots:
-        before = f" (was {short(change.previous)})" if change.previous and \
-            change.previous != change.hash else ""
-        click.echo(f"  {change.slot:<10} {short(change.hash)} {change.action}{before}")
+        if change.action == "kept":
+            note = (f" (the set derived from the file, {short(change.hash)}, was not applied; "
+                    "--replace applies it)")
+        elif change.previous and change.previous != change.hash:
+            note = f" (was {short(change.previous)})"
+        else:
+            note = ""
+        click.echo(f"  {change.slot:<10} {short(_held(change))} {change.action}{note}")
 
 
 def _report_many(outcomes: list[LinkOutcome],
@@ -339,7 +356,8 @@ def _show_shared(store: Store, min_datasets: int, as_json: bool) -> None:
 @click.argument("ref")
 @click.argument("destination", type=click.Path(dir_okay=False, writable=True))
 @store_option
-def export(ref: str, destination: str, store_path: str | None) -> None:
+@json_option
+def export(ref: str, destination: str, store_path: str | None, as_json: bool) -> None:
     """Write the stored bytes of dataset REF (added with --copy) to DESTINATION.
 
     The bytes are checked against the dataset's BLAKE3 digest while they are written; on
@@ -352,7 +370,8 @@ def export(ref: str, destination: str, store_path: str | None) -> None:
     store = open_store(store_path)
     digest = resolve_dataset(store, ref)
     if os.path.exists(destination):
-        raise click.UsageError(f"{destination} exists; choose a new file name")
+        raise OutputExistsError(f"{destination} exists; choose a new file name, or remove it "
+                                "first", destination)
     hasher = blake3()
     with open_dataset(store, digest) as source, open(destination, "xb") as target:
         while chunk := source.read(1 << 20):
@@ -365,5 +384,9 @@ def export(ref: str, destination: str, store_path: str | None) -> None:
             f"the stored bytes of dataset {digest[:12]} ({where}) hash to "
             f"{hasher.hexdigest()[:12]}: the copy is damaged. Run `fsstore verify`, then "
             "add the original file again with --copy", where, digest)
-    click.echo(f"wrote {destination} ({os.path.getsize(destination):,} bytes, "
-               f"BLAKE3 {short(digest)} checked)")
+    size = os.path.getsize(destination)
+    if as_json:
+        emit_json({"dataset": digest, "path": os.path.abspath(destination), "bytes": size,
+                   "checked": True})
+        return
+    click.echo(f"wrote {destination} ({size:,} bytes, BLAKE3 {short(digest)} checked)")

@@ -120,11 +120,16 @@ def diff_command(a: str, b: str, summary: bool, store_path: str | None,
     first, second = store.get(a), store.get(b)
     changes = diff(first, second)
     if as_json:
-        emit_json({"a": first.hash, "b": second.hash, "added": list(changes.added),
-                   "removed": list(changes.removed),
-                   "changed": [{"name": name, "a": old, "b": new}
-                               for name, old, new in changes.changed],
-                   "common": changes.common})
+        document: dict[str, Any] = {"a": first.hash, "b": second.hash}
+        if summary:
+            document.update(added=len(changes.added), removed=len(changes.removed),
+                            changed=len(changes.changed))
+        else:
+            document.update(added=list(changes.added), removed=list(changes.removed),
+                            changed=[{"name": name, "a": old, "b": new}
+                                     for name, old, new in changes.changed])
+        document["common"] = changes.common
+        emit_json(document)
         return
     if not summary:
         lines = [f"+ {name}" for name in changes.added]
