@@ -229,11 +229,25 @@ class LockTimeoutError(FsstoreError, TimeoutError):
 
 
 class StorageError(FsstoreError, OSError):
-    """The file system refused a write (disk full, quota, I/O error, permissions)."""
+    """The file system refused a read or a write (disk full, quota, I/O error, permissions).
 
-    def __init__(self, message: str, path: str = "") -> None:
+    ``errno`` is the system's error number when there was one, ``path`` (also
+    ``filename``) the file concerned.
+    """
+
+    def __init__(self, message: str, path: str = "", errno: int | None = None) -> None:
         super().__init__(message)
         self.path = path
+        self.errno = errno
+        self.filename = path or None
+
+    def __str__(self) -> str:
+        # OSError would render "[Errno 28] None: path" once errno is set.
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[type[StorageError], tuple[str, str, int | None]]:
+        # OSError pickles its own fields only; keep the message, path and errno.
+        return type(self), (str(self), self.path, self.errno)
 
 
 class OutputExistsError(FsstoreError, FileExistsError):

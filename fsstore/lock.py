@@ -41,6 +41,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+from fsstore.degraded import warn_degraded
 from fsstore.errors import LockTimeoutError, StorageError
 
 try:
@@ -302,7 +303,9 @@ class StoreLock:
                 with contextlib.suppress(OSError):
                     os.fchmod(descriptor, 0o664)
             return descriptor
-        log.debug("cannot open %s; relying on the marker alone", self.path)
+        warn_degraded(log, "no-lock-file", self.path.parent,
+                      "cannot open the lock file %s; locking by its holder marker alone",
+                      self.path)
         return None
 
     def _try_flock(self, descriptor: int) -> bool | None:
@@ -315,8 +318,10 @@ class StoreLock:
             if error.errno in _BUSY:
                 return False
             if error.errno in _NO_FLOCK or error.errno == errno.EBADF:
-                log.debug("no flock on %s (%s); relying on the marker alone", self.path,
-                          error.strerror)
+                warn_degraded(log, "no-flock", self.path.parent,
+                              "the file system of %s has no flock (%s); locking by the "
+                              "holder marker alone, which a killed holder on another "
+                              "machine leaves behind", self.path, error.strerror)
                 return None
             raise StorageError(f"cannot lock {self.path}: {error.strerror}",
                                str(self.path)) from error
@@ -342,6 +347,9 @@ class StoreLock:
                 if error.errno not in _NO_LINK:
                     raise
             # No hard links: create the marker in place; it is small enough for one write.
+            warn_degraded(log, "no-link", self.marker.parent,
+                          "the file system of %s has no hard links; creating lock markers "
+                          "in place", self.marker)
             try:
                 descriptor = os.open(self.marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o664)
             except FileExistsError:

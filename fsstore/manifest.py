@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from blake3 import blake3
 
 from fsstore.canonical import ENCODING, CanonicalSet, canonical_members, digest
-from fsstore.errors import CorruptObjectError, FsstoreError
+from fsstore.errors import CorruptObjectError, FsstoreError, StorageError
 from fsstore.featureset import Provenance
 
 __all__ = [
@@ -131,7 +131,10 @@ def decode_manifest(source: Any, expected_hash: str, where: str) -> tuple[Canoni
     except FileNotFoundError:
         raise
     except OSError as error:
-        raise _corrupt(where, expected_hash, f"cannot be read ({error})") from None
+        # The file system refused (permissions, I/O error): nothing says the bytes are bad.
+        raise StorageError(f"cannot read manifest {where}: {error.strerror or error}; check "
+                           "the file's permissions and the disk, then run `fsstore verify`",
+                           where) from error
     try:
         seal = read_seal(data)
         if seal is not None and not seal_matches(data, seal):
@@ -149,7 +152,10 @@ def decode_manifest(source: Any, expected_hash: str, where: str) -> tuple[Canoni
     except CorruptObjectError:
         raise
     except (pa.ArrowException, OSError, KeyError, ValueError, FsstoreError) as error:
-        raise _corrupt(where, expected_hash, f"cannot be read as a manifest ({error})") from None
+        # What parsing a damaged file raises: pyarrow errors, missing metadata keys, members
+        # the canonical rules refuse.
+        raise _corrupt(where, expected_hash,
+                       f"cannot be read as a manifest ({error})") from error
     canonical = CanonicalSet(itype=itype, dtype=dtype, ordered=ordered, members=members)
     actual = digest(canonical)
     if actual != expected_hash:

@@ -24,6 +24,7 @@ from fsstore.errors import (
     CorruptObjectError,
     FsstoreError,
     ReferenceNotFoundError,
+    StorageError,
     StoreExistsError,
     StoreFormatError,
     StoreNotFoundError,
@@ -608,10 +609,12 @@ def _read_config(backend: Backend) -> dict[str, Any]:
         raise _missing_config(backend) from None
     except NotADirectoryError:
         raise StoreNotFoundError(f"{backend.url} is a file, not a store folder") from None
-    except PermissionError:
-        raise StoreFormatError(f"cannot read {where}: permission denied; check the store "
-                               "folder's owner and mode") from None
-    except (OSError, ValueError) as error:
+    except OSError as error:
+        if error.errno is None:  # raised by a backend without an errno: not the disk
+            raise StoreFormatError(f"cannot read {where}: {error}") from error
+        raise StorageError(f"cannot read {where}: {error.strerror or error}; check the store "
+                           "folder's owner, mode and disk", where) from error
+    except ValueError as error:
         raise StoreFormatError(f"cannot read {where}: {error}; it is damaged, restore it "
                                "from a copy") from None
     if not isinstance(config, dict) or config.get("format") != STORE_FORMAT:

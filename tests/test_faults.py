@@ -7,6 +7,7 @@ tests run as root.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import logging
@@ -131,12 +132,20 @@ def test_a_fault_during_compaction_keeps_the_commit_and_the_index_readable(
 
 @pytest.mark.parametrize("code", [errno.EPERM, errno.ENOTSUP, errno.EXDEV])
 def test_without_hard_links_files_are_published_by_rename(
-        store: Store, monkeypatch: pytest.MonkeyPatch, code: int) -> None:
+        store: Store, monkeypatch: pytest.MonkeyPatch, code: int,
+        caplog: pytest.LogCaptureFixture) -> None:
     hits = inject(monkeypatch, "link", code, store.root)
-    saved = store.save(FeatureSet.from_values(["A", "B"], field="Gene.symbol", name="ab"))
-    again = store.put(FeatureSet.from_values(["B", "A"], field="Gene.symbol"))
+    with caplog.at_level(logging.WARNING, logger="fsstore"):
+        saved = store.save(FeatureSet.from_values(["A", "B"], field="Gene.symbol", name="ab"))
+        store.save(FeatureSet.from_values(["A", "C"], field="Gene.symbol", name="ac"))
+        again = store.put(FeatureSet.from_values(["B", "A"], field="Gene.symbol"))
     monkeypatch.undo()
     assert hits
+    renames = [record for record in caplog.records if "publishing files by rename" in
+               record.getMessage()]
+    # Once for each folder (a manifest fan-out folder, the journal), not for every file.
+    assert len(renames) == len({record.args[0] for record in renames})  # type: ignore[index]
+    assert renames
     assert not again.created
     assert store.get("ab").hash == saved.hash
     assert temporary_files(store.root) == []
@@ -257,3 +266,47 @@ def test_a_really_full_disk_fails_cleanly_and_the_save_works_after(
     filler.unlink()
     assert store.save(feature_set).hash == feature_set.hash
     assert verify(store).ok
+
+
+@pytest.mark.parametrize("code", [errno.EIO, errno.EACCES])
+def test_an_object_the_file_system_refuses_to_read_is_reported_and_left_in_place(
+        store: Store, monkeypatch: pytest.MonkeyPatch, code: int) -> None:
+    from fsstore.integrity import OBJECT_KINDS
+    from fsstore.integrity.repair import repair
+
+    saved = store.save(FeatureSet.from_values(["CD8A"], field="Gene.symbol", name="cd8"))
+    key = manifest_key(saved.hash)
+    kind = OBJECT_KINDS["set"]
+    digest_of = kind.digest_of
+
+    def refused(backend: object, object_key: str) -> str:
+        if object_key == key:
+            raise OSError(code, os.strerror(code), object_key)
+        return digest_of(backend, object_key)  # type: ignore[arg-type]  # a Backend
+
+    monkeypatch.setitem(OBJECT_KINDS, "set", dataclasses.replace(kind, digest_of=refused))
+    report = verify(store)
+    assert report.counts() == {"unreadable": 1}
+    assert os.strerror(code) in report.errors[0].detail
+    done = repair(store, report)
+    assert done.quarantined == []
+    assert [finding.problem for finding in done.unrepaired] == ["unreadable"]
+    assert (store.root / key).exists()
+
+
+def test_a_manifest_the_file_system_refuses_to_read_is_a_storage_error(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    saved = store.save(FeatureSet.from_values(["CD8A"], field="Gene.symbol", name="cd8"))
+    manifest = store.root / manifest_key(saved.hash)
+    read_bytes = Path.read_bytes
+
+    def refused(path: Path) -> bytes:
+        if path == manifest:
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refused)
+    with pytest.raises(StorageError, match=r"cannot read manifest .*Input/output error; check "
+                                           r"the file's permissions and the disk") as caught:
+        store.get("cd8")
+    assert "verify --repair" not in str(caught.value)

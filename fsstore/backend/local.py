@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 
 from fsstore.backend.base import Backend, Entry
+from fsstore.degraded import warn_degraded
 from fsstore.errors import StorageError
 
 __all__ = ["TEMPORARY_PREFIX", "LocalBackend"]
@@ -276,7 +277,9 @@ class LocalBackend(Backend):
         # usually do support, is what keeps two writers out of this window.)
         if final.exists():
             return False
-        log.debug("hard links unsupported under %s; publishing by rename", final.parent)
+        warn_degraded(log, "no-link", final.parent, "the file system under %s has no hard "
+                      "links; publishing files by rename after an existence check",
+                      final.parent)
         try:
             os.rename(temporary, final)
             return True
@@ -285,7 +288,9 @@ class LocalBackend(Backend):
         except OSError as error:
             if error.errno not in _UNSUPPORTED:
                 raise _storage_error(error, final, "publishing") from error
-        log.debug("renames unsupported under %s; writing in place", final.parent)
+        warn_degraded(log, "no-rename", final.parent, "the file system under %s has neither "
+                      "hard links nor renames; writing files in place (a crash can leave a "
+                      "torn file, which readers detect)", final.parent)
         return None
 
     def _write_in_place(self, final: Path, write: _Writer, readonly: bool) -> bool:
@@ -438,7 +443,5 @@ def _storage_error(error: OSError, path: Path, step: str) -> StorageError:
     code = error.errno or 0
     reason = _REASONS.get(code, error.strerror or str(error))
     name = errno.errorcode.get(code, "error")
-    failure = StorageError(f"cannot write {path}: {reason} ({name} while {step}); "
-                           "nothing was stored", str(path))
-    failure.errno = code
-    return failure
+    return StorageError(f"cannot write {path}: {reason} ({name} while {step}); "
+                        "nothing was stored", str(path), code)

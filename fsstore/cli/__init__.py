@@ -44,12 +44,8 @@ _CODES_HELP: Final = "\n".join(
 def cli(context: click.Context, verbose: int) -> None:
     """Store feature sets as content-addressed Parquet manifests; no database."""
     context.obj = {"verbose": verbose}
-    if verbose:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        package_logger = logging.getLogger("fsstore")
-        package_logger.addHandler(handler)
-        package_logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.getLogger("fsstore").setLevel(logging.DEBUG if verbose > 1 else
+                                          logging.INFO if verbose else logging.WARNING)
 
 
 for command in (init, add, ls, show, log_command, registry, validate, link_command,
@@ -62,6 +58,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status instead of raising."""
     args = sys.argv[1:] if argv is None else argv
     verbose = "-vv" in args or args.count("-v") + args.count("--verbose") > 1
+    # What the library logs (warnings always, progress with -v) goes to this call's stderr;
+    # the handler leaves with the call, so calling main() again does not print twice.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    package_logger = logging.getLogger("fsstore")
+    package_logger.addHandler(handler)
+    try:
+        return _run(args, verbose)
+    finally:
+        package_logger.removeHandler(handler)
+
+
+def _run(args: list[str], verbose: bool) -> int:
     try:
         # Not cli.main: it turns a closed output pipe (`fsstore show x | head`) into exit
         # status 1 with no message; here every outcome reaches the handlers below.

@@ -440,13 +440,22 @@ class Index:
         (possible only when the lock does not exclude), it runs again on the new view.
         Returns the stamped events, or an empty list if ``build`` had nothing to record.
         """
+        vanished = 0
         for attempt in range(_MAX_COMMIT_ATTEMPTS):
             with self.backend.lock(LOCK_KEY, self.lock_timeout):
                 view = self.view()
                 try:
                     events = list(build(view))
-                except FileNotFoundError:
-                    continue  # a compaction removed a file this view was reading
+                except FileNotFoundError as error:
+                    # A compaction removed a file this view was reading: once, not often.
+                    vanished += 1
+                    if vanished >= _MAX_READ_ATTEMPTS:
+                        missing = str(error.filename or error)
+                        raise IndexCorruptError(
+                            f"the index under {self.backend.url}/index lacks a file its runs "
+                            f"list ({missing}); run `fsstore verify --repair`", missing,
+                        ) from error
+                    continue
                 if not events:
                     return []
                 seq = view.head + 1
@@ -459,6 +468,7 @@ class Index:
                 log.debug("commit %d landed under a run; retrying", seq)
                 created = False
             if created:
+                log.debug("committed %d (%d events)", seq, len(stamped))
                 self._commits[seq] = Commit(seq, tuple(stamped))
                 self._last_commit = max(self._last_commit, seq)
                 if len(view.layout.commits) + 1 >= COMPACT_AFTER:

@@ -11,6 +11,8 @@ __all__ = ["ERRORS", "NOTES", "Finding", "Report"]
 ERRORS: Final[dict[str, str]] = {
     "corrupt": "an object whose content does not match its name, or cannot be read",
     "truncated": "an object cut short",
+    "unreadable": "an object the file system refused to read (permissions, I/O error); "
+                  "repair leaves it where it is",
     "misplaced": "an intact object stored under the wrong name or folder",
     "foreign": "a file that is not part of the store's layout",
     "missing": "an object the index refers to that is not there",

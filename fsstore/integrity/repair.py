@@ -128,7 +128,7 @@ def repair(store: Store, report: Report | None = None, *, grace: float = DEFAULT
             for loss in losses:
                 mark_recovered(backend, loss, done.recovered)
         done.unrepaired = [finding for finding in report.errors
-                           if finding.problem in ("missing", "unknown-kind")
+                           if finding.problem in ("missing", "unknown-kind", "unreadable")
                            and finding.key not in done.restored]
         done.unrepaired += _referenced_but_quarantined(store, done.quarantined)
     return done

@@ -188,6 +188,10 @@ def _check_objects(report: Report, backend: Backend, jobs: list[_ObjectJob],
         except FileNotFoundError:
             return job, None, None, "gone"
         except OSError as error:
+            if error.errno is not None:
+                # The file system refused (EIO, EACCES, ...): the bytes may be intact, so
+                # this is not damage for repair to move away.
+                return job, None, "unreadable", f"cannot be read: {error.strerror or error}"
             return job, None, "corrupt", f"cannot be read ({error})"
 
     for job, actual, problem, detail in _parallel(check, jobs, workers):
