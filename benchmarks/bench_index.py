@@ -38,10 +38,15 @@ from fsstore.index.index import COMPACT_AFTER, MERGE_FACTOR
 from fsstore.index.journal import commit_key, encode_commit
 from fsstore.index.runs import write_run
 
+
 # The synthetic histories below have no manifests, so the member index (built from the
 # manifests) cannot be kept for them: its upkeep is left out of these saves. Its cost, one
 # pack every 64 saves, is measured by bench_similar.py and bench_union.py.
-fsstore.members.keep_current_quietly = lambda store, head, force=False: None  # type: ignore
+def _no_member_index(store: object, head: int, force: bool = False) -> None:
+    return None
+
+
+fsstore.members.keep_current_quietly = _no_member_index  # type: ignore[assignment]  # see above
 
 ITYPES = ["Gene.ensembl_gene_id", "Gene.symbol", "Feature.name", "Protein.uniprot_id"]
 

@@ -56,8 +56,8 @@ def bare_upload(store: Store, url: str) -> None:
 
     def put(key: str) -> None:
         source = Path(store.backend.local_path(key) or "")
-        obstore.put(target._store, key, source, mode="create",  # type: ignore[attr-defined]
-                    use_multipart=False)
+        client = target._store  # type: ignore[attr-defined]  # the backend's obstore client
+        obstore.put(client, key, source, mode="create", use_multipart=False)
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(put, [entry.key for entry in entries]))

@@ -24,7 +24,7 @@ def no_flock(*args: object) -> None:
 def main() -> None:
     lock_path, action = Path(sys.argv[1]), sys.argv[2]
     if "noflock" in sys.argv[3:]:
-        fcntl.flock = no_flock  # type: ignore[assignment]
+        fcntl.flock = no_flock  # type: ignore[assignment]  # a mount without flock
     lock = StoreLock(lock_path, timeout=60)
     if action == "hold":
         lock.acquire()

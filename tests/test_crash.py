@@ -35,7 +35,7 @@ def test_a_hundred_kills_lose_no_returned_save_and_verify_stays_clean(store: Sto
     rounds = json.loads(finish(worker("kill", store.root, 100, 20261203)))
     saved = {name: hash_hex for round_saves in rounds for name, hash_hex in round_saves}
     assert len(rounds) == 100
-    assert len(saved) >= 20, "the writers hardly got to save before being killed"
+    assert len(saved) >= 20  # every fifth round kills only after a save returned
     report = verify(store)
     assert report.ok, report.errors
     assert set(report.counts(errors=False)) <= {"temporary", "unreferenced", "superseded",

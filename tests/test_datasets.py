@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fsstore import FeatureSet, Store
+from fsstore import DuplicateColumnError, FeatureSet, Store
 from fsstore.errors import (
     DatasetNotFoundError,
     FileChangedError,
@@ -229,7 +229,7 @@ def test_unreadable_inputs_give_clear_errors(store: Store, tmp_path: Path) -> No
     with pytest.raises(UnsupportedFileError, match="cannot register a list"):
         store.link([1, 2, 3])
     duplicated = table(tmp_path, "dup.csv", "a,a\n1,2\n")
-    with pytest.raises(Exception, match="duplicate column names"):
+    with pytest.raises(DuplicateColumnError, match="duplicate column names"):
         store.link(duplicated)
     assert store.datasets().empty
 

@@ -165,7 +165,7 @@ def test_registry_names_with_separators_are_rejected() -> None:
 @pytest.mark.parametrize("dtype", ["integer64", "complex", "foo", 3])
 def test_unknown_dtypes_are_rejected(dtype: object) -> None:
     with pytest.raises(InvalidDtypeError):
-        Feature("x", dtype)  # type: ignore[arg-type]
+        Feature("x", dtype)  # type: ignore[arg-type]  # a wrong type on purpose
 
 
 def test_sets_of_features_have_no_set_level_type() -> None:

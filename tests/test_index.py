@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fsstore import FeatureSet, Store
+from fsstore import FeatureSet, ReferenceNotFoundError, Store
 from fsstore.index import COMPACT_AFTER
 from fsstore.index.journal import JOURNAL_PREFIX, commit_key
 from fsstore.index.runs import covering_chain, list_runs
@@ -69,7 +69,7 @@ def test_a_commit_with_a_wrong_checksum_is_skipped(store: Store) -> None:
     document["events"][0]["name"] = "forged"
     path.chmod(0o644)
     path.write_text(json.dumps(document))
-    with pytest.raises(Exception, match="no set named 'forged'"):
+    with pytest.raises(ReferenceNotFoundError, match="no set named 'forged'"):
         store.resolve("forged")
 
 

@@ -58,10 +58,8 @@ def no_flock(*args: object) -> None:
 
 def test_a_timeout_names_the_lock_file_the_holder_and_how_to_break_it(
         lock_path: Path, holder: subprocess.Popen[str]) -> None:
-    started = time.monotonic()
     with pytest.raises(LockTimeoutError) as caught:
         StoreLock(lock_path, timeout=0.3, unlock_hint="fsstore unlock --store X").acquire()
-    assert time.monotonic() - started < 5
     message = str(caught.value)
     assert f"store lock {lock_path}" in message
     assert f"pid {holder.pid} on host {socket.gethostname()} since " in message
@@ -91,10 +89,8 @@ def test_the_lock_of_a_killed_holder_on_this_host_is_recovered(lock_path: Path, 
     assert read_holder(lock_path)["pid"] == process.pid  # the marker outlived its holder
     if mode == "noflock":
         monkeypatch.setattr("fsstore.lock.fcntl.flock", no_flock)
-    started = time.monotonic()
     with StoreLock(lock_path, timeout=10):
         assert read_holder(lock_path)["pid"] == os.getpid()
-    assert time.monotonic() - started < 5
     assert read_holder(lock_path) is None
 
 

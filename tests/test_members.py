@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fsstore import FeatureSet, Store
+from fsstore import FeatureSet, IncompatibleSetsError, Store
 from fsstore import members as member_index
 from fsstore.members import chain_of, list_packs, rebuild, snapshot
 from fsstore.readers import read_values
@@ -160,7 +160,7 @@ def test_a_union_reads_each_member_once_and_equals_the_plain_union(gene_store) -
     assert set(union.member_names) == set().union(*(model[hashes[n]] for n in names))
     assert union.itype == ENSEMBL
     assert union.provenance is None  # new and unsaved
-    with pytest.raises(Exception, match="different kinds"):
+    with pytest.raises(IncompatibleSetsError, match="different kinds"):
         store.union(["GRCh38-2020-A", "pbmc68k"])
 
 
@@ -188,7 +188,7 @@ def test_packs_and_tail_answer_as_brute_force_does(sets: list[set[str]], query: 
         union = snapshot(store).union(list(model))
         assert union.to_pylist() == sorted(set().union(*model.values()))
     finally:
-        member_index.PACK_AFTER = original  # type: ignore[misc]
+        member_index.PACK_AFTER = original  # type: ignore[misc]  # restore
         shutil.rmtree(Path(store.location).parent)
 
 

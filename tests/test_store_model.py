@@ -40,7 +40,9 @@ class StoreAgainstDicts(RuleBasedStateMachine):
         member_index.PACK_AFTER = 3  # type: ignore[misc] # and pack as often
 
     def teardown(self) -> None:
-        event_index.COMPACT_AFTER, member_index.PACK_AFTER = self.thresholds  # type: ignore[misc]
+        compact_after, pack_after = self.thresholds
+        event_index.COMPACT_AFTER = compact_after  # type: ignore[misc]  # restored
+        member_index.PACK_AFTER = pack_after  # type: ignore[misc]  # restored
         shutil.rmtree(self.folder, ignore_errors=True)
 
     @rule(members=MEMBERS, name=st.none() | NAMES)

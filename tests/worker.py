@@ -17,7 +17,10 @@ def main() -> None:
     store_path, prefix, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     if "nolock" in sys.argv[4:]:
         # Simulate a file system whose locks silently do nothing (NFS without lockd).
-        LocalBackend.lock = lambda self, name, timeout: contextlib.nullcontext()  # type: ignore[method-assign]
+        def no_lock(self: LocalBackend, name: str, timeout: float) -> object:
+            return contextlib.nullcontext()
+
+        LocalBackend.lock = no_lock  # type: ignore[method-assign,assignment]  # on purpose
     store = Store(store_path)
     for number in range(count):
         name = f"{prefix}-{number}"
