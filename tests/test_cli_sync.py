@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from blake3 import blake3
 
 from fsstore import Store
 from fsstore.cli import main
@@ -114,3 +115,85 @@ def test_a_name_conflict_is_reported_and_both_sets_kept(tmp_path: Path, fsstore:
     assert f'now points at {theirs.hash[:12]}, the later one' in err
     status, out, _ = fsstore("log", "panel", "--json", store=tmp_path / "bob")
     assert {row["hash"] for row in json.loads(out)} == {mine.hash, theirs.hash}
+
+
+def sync_rounds(fsstore: Invoke, stores: tuple[Path, ...]) -> str:
+    """Push each store to its origin, then pull into each, twice; standard error of all."""
+    errors = ""
+    for _ in range(2):
+        for command in ("push", "pull"):
+            for store in stores:
+                status, _, err = fsstore(command, "origin", store=store)
+                assert status == 0, err
+                errors += err
+    return errors
+
+
+def test_a_slot_re_annotated_in_two_stores_converges_and_the_conflict_is_reported(
+        tmp_path: Path, fsstore: Invoke, grch38: Path, mm10: Path) -> None:
+    x, hub, y = tmp_path / "x", tmp_path / "hub", tmp_path / "y"
+    data = tmp_path / "pbmc.csv"
+    data.write_text("gene_id,count\nENSG00000153563,3\n")
+    assert fsstore("init", str(x))[0] == 0
+    for path, name in ((grch38, "GRCh38"), (mm10, "mm10")):
+        assert fsstore("add", str(path), "--field", "Gene.ensembl_gene_id", "--name", name,
+                       store=x)[0] == 0
+    assert fsstore("link", str(data), "--name", "pbmc", store=x)[0] == 0
+    assert fsstore("remote", "add", "origin", str(hub), store=x)[0] == 0
+    assert fsstore("push", "origin", store=x)[0] == 0
+    assert fsstore("clone", str(hub), str(y))[0] == 0
+    grch38_hash, mm10_hash = (Store(x).resolve(name) for name in ("GRCh38", "mm10"))
+
+    assert fsstore("link", str(data), "--slot", "var=GRCh38", store=x)[0] == 0
+    assert fsstore("link", str(data), "--slot", "var=mm10", store=y)[0] == 0  # later
+    errors = sync_rounds(fsstore, (x, y))
+
+    for store in (x, hub, y):
+        status, out, err = fsstore("datasets", "pbmc", "--json", store=store)
+        assert status == 0, err
+        assert json.loads(out)["slots"]["var"] == mm10_hash, store.name
+        assert fsstore("verify", store=store)[0] == 0
+        assert fsstore("datasets", "--set", "GRCh38", "--json", store=store)[1].strip() \
+            == "[]"
+    [conflict] = [line for line in errors.splitlines() if line.startswith("conflict:")]
+    digest = Store(x).datasets()["dataset"][0]
+    assert conflict.startswith(f'conflict: slot "var" of dataset {digest[:12]} was '
+                               f"re-annotated in both stores: here to {grch38_hash[:12]} (")
+    assert f"there to {mm10_hash[:12]} (" in conflict
+    assert f"it now holds {mm10_hash[:12]}, the later one" in conflict
+    status, out, _ = fsstore("push", "origin", "--json", store=y)
+    assert json.loads(out)["conflicts"] == []
+
+
+def test_a_dataset_name_given_in_two_stores_converges_and_the_conflict_is_reported(
+        tmp_path: Path, fsstore: Invoke) -> None:
+    x, hub, y = tmp_path / "x", tmp_path / "hub", tmp_path / "y"
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("gene,count\nCD8A,1\n")
+    second.write_text("gene,count\nCD4,2\n")
+    assert fsstore("init", str(x))[0] == 0
+    assert fsstore("push", str(hub), store=x)[0] == 0
+    assert fsstore("remote", "add", "origin", str(hub), store=x)[0] == 0
+    assert fsstore("clone", str(hub), str(y))[0] == 0
+
+    assert fsstore("link", str(first), "--name", "dsname", store=x)[0] == 0
+    assert fsstore("link", str(second), "--name", "dsname", store=y)[0] == 0  # later
+    errors = sync_rounds(fsstore, (x, y))
+
+    digests = {path: blake3(path.read_bytes()).hexdigest() for path in (first, second)}
+    for store in (x, hub, y):
+        status, out, err = fsstore("datasets", "dsname", "--json", store=store)
+        assert status == 0, err
+        assert json.loads(out)["dataset"] == digests[second], store.name
+        listed = json.loads(fsstore("datasets", "--json", store=store)[1])
+        assert {row["dataset"]: row["name"] for row in listed} == {
+            digests[first]: None, digests[second]: "dsname"}
+        assert fsstore("verify", store=store)[0] == 0
+    [conflict] = [line for line in errors.splitlines() if line.startswith("conflict:")]
+    assert conflict.startswith(
+        f'conflict: dataset name "dsname" was given in both stores: here to dataset '
+        f"{digests[first][:12]} (")
+    assert f"there to dataset {digests[second][:12]} (" in conflict
+    assert f'"dsname" now names {digests[second][:12]}, the later one' in conflict
+    status, out, _ = fsstore("pull", "origin", "--json", store=x)
+    assert json.loads(out)["conflicts"] == []
