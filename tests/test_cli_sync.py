@@ -53,6 +53,25 @@ def test_remotes_are_added_listed_and_removed(tmp_path: Path, fsstore: Invoke) -
     assert err.strip().startswith("error: no remote named 'backup'")
 
 
+@pytest.mark.parametrize("url", ["s3://AKIA:supersecret@team/p",
+                                 "s3://team/p#secret_access_key=supersecret",
+                                 "s3://team/p?secret_access_key=supersecret"])
+def test_a_url_carrying_a_secret_is_refused_in_one_line_and_never_saved_or_echoed(
+        tmp_path: Path, fsstore: Invoke, url: str) -> None:
+    store = tmp_path / "store"
+    assert fsstore("init", str(store))[0] == 0
+    for command in (("remote", "add", "r1", url), ("pull", url), ("push", url),
+                    ("clone", url, str(tmp_path / "copy")), ("ls", "--store", url)):
+        status, out, err = fsstore(*command, store=None if "--store" in command else store)
+        assert status == 4, command
+        assert err.startswith("error: the store URL s3://team/p carries "), err
+        assert "give credentials in environment variables" in err
+        assert len(err.strip().splitlines()) == 1
+        assert "supersecret" not in out + err
+    assert "supersecret" not in (store / "fsstore.json").read_text()
+    assert not (tmp_path / "copy").exists()
+
+
 def test_the_gene_reference_is_pushed_to_a_bucket_cloned_and_pushed_again(
         s3_url: str, tmp_path: Path, grch38: Path) -> None:
     store = tmp_path / "store"

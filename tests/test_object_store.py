@@ -77,9 +77,26 @@ def test_object_store_urls_without_obstore_say_how_to_install(
         open_backend("s3://bucket/prefix")
 
 
-def test_secrets_in_a_store_url_are_refused() -> None:
-    with pytest.raises(StoreURLError, match="give credentials in environment variables"):
-        open_backend("s3://bucket/prefix?secret_access_key=abc")
+@pytest.mark.parametrize(("url", "what"), [
+    ("s3://bucket/prefix?secret_access_key=supersecret", "the secret 'secret_access_key'"),
+    ("s3://AKIA:supersecret@bucket/prefix", "a user name or password (before '@')"),
+    ("s3://supersecret@bucket/prefix", "a user name or password (before '@')"),
+    ("s3://bucket/prefix#secret_access_key=supersecret", "a fragment (after '#')"),
+    ("gs://bucket/prefix#supersecret", "a fragment (after '#')"),
+    ("s3://bucket/prefix?endpoint=http://AKIA:supersecret@host:9000",
+     "a user name or password in its option 'endpoint'"),
+    ("ftp://AKIA:supersecret@host/store", "a user name or password (before '@')"),
+])
+def test_secrets_in_a_store_url_are_refused_without_echoing_them(
+        url: str, what: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "obstore", None)  # refused before any client is made
+    with pytest.raises(StoreURLError) as refused:
+        open_backend(url)
+    message = str(refused.value)
+    assert f"carries {what}; URLs are saved in store configs" in message
+    assert "give credentials in environment variables" in message
+    assert "supersecret" not in message
+    assert "\n" not in message
 
 
 def test_an_unknown_option_in_a_store_url_is_a_clear_error() -> None:

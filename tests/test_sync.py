@@ -467,14 +467,26 @@ def test_remotes_are_named_in_the_store_config(tmp_path: Path) -> None:
         add_remote(store, "team", "s3://other/place")
     with pytest.raises(InvalidNameError, match="must be 1-64 letters"):
         add_remote(store, "s3://x", "s3://other/place")
-    with pytest.raises(StoreURLError, match="environment variables"):
-        add_remote(store, "leaky", "s3://bucket/x?secret_access_key=abc")
+    for leaky in ("s3://bucket/x?secret_access_key=abc", "s3://AKIA:abc@bucket/x",
+                  "s3://bucket/x#secret_access_key=abc"):
+        with pytest.raises(StoreURLError, match="environment variables"):
+            add_remote(store, "leaky", leaky)
     with pytest.raises(StoreURLError, match="this store itself"):
         add_remote(store, "self", str(tmp_path / "store"))
     remove_remote(store, "backup")
     assert list(remotes(Store(tmp_path / "store"))) == ["team"]
     with pytest.raises(ReferenceNotFoundError, match=r"no remote named 'nope' \(known: team\)"):
         push(store, "nope")
+
+
+def test_a_remote_url_is_recorded_without_obstore_installed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "obstore", None)
+    store = Store.init(tmp_path / "store")
+    assert add_remote(store, "team", "s3://lab-bucket/fsstore/") == "s3://lab-bucket/fsstore"
+    with pytest.raises(StoreURLError, match="a user name or password"):
+        add_remote(store, "leaky", "s3://AKIA:abc@lab-bucket/fsstore")
+    assert remotes(Store(tmp_path / "store")) == {"team": "s3://lab-bucket/fsstore"}
 
 
 def test_remotes_added_at_once_by_two_processes_are_all_kept(s3_url: str) -> None:

@@ -16,7 +16,8 @@ Credentials and endpoints come from the providers' usual environment variables
 (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``, ``AWS_ENDPOINT_URL``,
 ``GOOGLE_SERVICE_ACCOUNT``, ``AZURE_STORAGE_ACCOUNT_NAME``, ...) and from options given as
 URL query parameters (``s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=eu-west-1``)
-or to the constructor. Secrets are refused in the URL, which may be saved as a remote.
+or to the constructor. Secrets are refused in the URL, which may be saved as a remote
+(see :mod:`fsstore.backend.urls`).
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from fsstore.backend.base import Backend, Entry
+from fsstore.backend.urls import split_url
 from fsstore.errors import (
     FsstoreError,
     MissingDependencyError,
@@ -60,26 +62,7 @@ _PART_SIZE: Final = 16 << 20
 _READ_BUFFER: Final = 1 << 20
 _MAX_UPDATE_ATTEMPTS: Final = 50
 _LIST_CHUNK: Final = 1000
-_SECRET_WORDS: Final = ("secret", "token", "password", "account_key", "access_key", "sas")
 _ENDPOINT_VARIABLES: Final = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT")
-
-
-def split_url(location: str) -> tuple[str, dict[str, str]]:
-    """A store URL without its query, and the query's options.
-
-    Raises :class:`~fsstore.errors.StoreURLError` for an option that looks like a secret.
-    """
-    parts = urlsplit(location)
-    options = dict(parse_qsl(parts.query, keep_blank_values=True))
-    for name in options:
-        if any(word in name.lower() for word in _SECRET_WORDS):
-            raise StoreURLError(
-                f"the store URL {parts.scheme}://{parts.netloc}{parts.path} carries the "
-                f"secret {name!r}; URLs are saved in store configs and shell histories, so "
-                "give credentials in environment variables (e.g. AWS_SECRET_ACCESS_KEY)"
-            )
-    base = f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
-    return base, options
 
 
 class ObjectStoreBackend(Backend):
