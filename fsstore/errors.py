@@ -39,6 +39,7 @@ __all__ = [
     "StoreFormatError",
     "StoreNotFoundError",
     "StoreURLError",
+    "StoreUnreachableError",
     "SyncError",
     "UnsupportedFileError",
     "UpdateConflictError",
@@ -229,6 +230,10 @@ class StorageError(FsstoreError, OSError):
     def __init__(self, message: str, path: str = "") -> None:
         super().__init__(message)
         self.path = path
+
+
+class StoreUnreachableError(StorageError, ConnectionError):
+    """The service holding a store (an object store's endpoint) could not be reached."""
 
 
 class MissingDependencyError(FsstoreError, ImportError):

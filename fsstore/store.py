@@ -24,6 +24,7 @@ from fsstore.errors import (
     CorruptObjectError,
     FsstoreError,
     ReferenceNotFoundError,
+    StorageError,
     StoreExistsError,
     StoreFormatError,
     StoreNotFoundError,
@@ -608,6 +609,8 @@ def _read_config(backend: Backend) -> dict[str, Any]:
     except PermissionError:
         raise StoreFormatError(f"cannot read {where}: permission denied; check the store "
                                "folder's owner and mode") from None
+    except StorageError:
+        raise  # the storage refused or could not be reached: says so itself; not damage
     except (OSError, ValueError) as error:
         raise StoreFormatError(f"cannot read {where}: {error}; it is damaged, restore it "
                                "from a copy") from None

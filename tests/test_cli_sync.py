@@ -17,6 +17,7 @@ from fsstore import Store
 from fsstore.cli import main
 from fsstore.manifest import manifest_key
 from tests.test_cli import run
+from tests.test_object_store import closed_port
 from tests.test_sync import genes
 
 Invoke = Callable[..., tuple[int, str, str]]
@@ -69,6 +70,42 @@ def test_a_url_carrying_a_secret_is_refused_in_one_line_and_never_saved_or_echoe
         assert len(err.strip().splitlines()) == 1
         assert "supersecret" not in out + err
     assert "supersecret" not in (store / "fsstore.json").read_text()
+    assert not (tmp_path / "copy").exists()
+
+
+def test_an_unreachable_endpoint_is_reported_as_such_not_as_damage(
+        tmp_path: Path, fsstore: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("obstore", reason="obstore is not installed (pip install -e '.[test]')")
+    from fsstore.backend import object_store
+
+    monkeypatch.setattr(object_store, "DEFAULT_RETRY", {"max_retries": 1})  # fail fast
+    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                        "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    store = tmp_path / "store"
+    assert fsstore("init", str(store))[0] == 0
+    for command in (("pull", f"s3://team/q?endpoint={endpoint}"),
+                    ("clone", f"s3://team/q?endpoint={endpoint}", str(tmp_path / "copy"))):
+        status, _, err = fsstore(*command, store=store)
+        assert status == 7
+        assert err == (f"error: cannot read s3://team/q/fsstore.json: the endpoint {endpoint} "
+                       "could not be reached (no connection, after retries); check the "
+                       "endpoint (AWS_ENDPOINT_URL, or ?endpoint= in the URL) and the network\n")
+    assert not (tmp_path / "copy").exists()
+
+
+@pytest.mark.parametrize("command", ["pull", "clone", "push"])
+def test_a_missing_bucket_is_named_by_pull_clone_and_push(
+        s3_url: str, tmp_path: Path, fsstore: Invoke, command: str) -> None:
+    store = tmp_path / "store"
+    assert fsstore("init", str(store))[0] == 0
+    url = "s3://fsstore-no-such-bucket/lab"
+    arguments = [command, url] + ([str(tmp_path / "copy")] if command == "clone" else [])
+    status, _, err = fsstore(*arguments, store=store)
+    assert status == 7
+    assert "the bucket does not exist; create it with your provider's tools" in err
+    assert "fsstore init" not in err
     assert not (tmp_path / "copy").exists()
 
 

@@ -4,6 +4,7 @@ writers with no lock, and the errors a user meets with URLs, credentials and buc
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ import pytest
 
 from fsstore import FeatureSet, StorageError, Store, StoreExistsError, StoreNotFoundError
 from fsstore.backend import open_backend
-from fsstore.errors import MissingDependencyError, StoreURLError
+from fsstore.errors import MissingDependencyError, StoreUnreachableError, StoreURLError
 from fsstore.readers import read_values
 from tests.conftest import REPOSITORY
 
@@ -100,6 +101,7 @@ def test_secrets_in_a_store_url_are_refused_without_echoing_them(
 
 
 def test_an_unknown_option_in_a_store_url_is_a_clear_error() -> None:
+    pytest.importorskip("obstore", reason="obstore is not installed (pip install -e '.[test]')")
     with pytest.raises(StoreURLError, match="cannot open s3://bucket/prefix"):
         open_backend("s3://bucket/prefix?no_such_option=1")
 
@@ -125,16 +127,57 @@ def test_a_missing_bucket_is_named_as_the_problem(s3_url: str) -> None:
         Store.init("s3://fsstore-no-such-bucket/prefix")
 
 
-def test_an_unreachable_endpoint_is_a_storage_error_naming_the_key() -> None:
+def closed_port() -> int:
+    """A loopback port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreachable_endpoint_is_a_storage_error_naming_the_endpoint() -> None:
+    pytest.importorskip("obstore", reason="obstore is not installed (pip install -e '.[test]')")
     from fsstore.backend.object_store import ObjectStoreBackend
 
+    endpoint = f"http://127.0.0.1:{closed_port()}"
     backend = ObjectStoreBackend(
         "s3://bucket/prefix",
-        options={"endpoint": "http://127.0.0.1:9", "access_key_id": "x",
-                 "secret_access_key": "x", "region": "us-east-1"},
+        options={"endpoint": endpoint, "access_key_id": "x", "secret_access_key": "x",
+                 "region": "us-east-1"},
         retry={"max_retries": 0, "retry_timeout": timedelta(seconds=1)})
-    with pytest.raises(StorageError, match=r"cannot read s3://bucket/prefix/fsstore.json"):
+    with pytest.raises(StoreUnreachableError) as refused:
         backend.read("fsstore.json")
+    assert isinstance(refused.value, StorageError)
+    assert isinstance(refused.value, ConnectionError)
+    assert str(refused.value) == (
+        f"cannot read s3://bucket/prefix/fsstore.json: the endpoint {endpoint} could not be "
+        "reached (no connection, after retries); check the endpoint (AWS_ENDPOINT_URL, or "
+        "?endpoint= in the URL) and the network")
+    with pytest.raises(StoreUnreachableError, match="cannot list s3://bucket/prefix/objects"):
+        list(backend.list("objects"))
+
+
+def test_a_store_behind_an_unreachable_endpoint_is_not_called_damaged(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("obstore", reason="obstore is not installed (pip install -e '.[test]')")
+    from fsstore.backend import object_store
+
+    monkeypatch.setattr(object_store, "DEFAULT_RETRY", {"max_retries": 1})
+    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                        "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    with pytest.raises(StoreUnreachableError) as refused:
+        Store(f"s3://bucket/prefix?endpoint={endpoint}")
+    message = str(refused.value)
+    assert message.count("cannot read") == 1
+    assert f"the endpoint {endpoint} could not be reached" in message
+    assert "damaged" not in message
+
+
+def test_a_missing_bucket_is_named_as_the_problem_when_opening_a_store(s3_url: str) -> None:
+    with pytest.raises(StorageError, match=r"cannot read s3://fsstore-no-such-bucket/prefix/"
+                                           r"fsstore.json: the bucket does not exist; create"):
+        Store("s3://fsstore-no-such-bucket/prefix")
 
 
 def test_options_in_the_url_override_the_environment(s3_url: str,
