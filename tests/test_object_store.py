@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from fsstore import FeatureSet, StorageError, Store, StoreExistsError, StoreNotF
 from fsstore.backend import open_backend
 from fsstore.errors import MissingDependencyError, StoreUnreachableError, StoreURLError
 from fsstore.readers import read_values
+from tests.barrier import Workers
 from tests.conftest import REPOSITORY
 
 DEADLINE = 300
@@ -195,23 +195,19 @@ def test_processes_initialising_one_store_at_once_all_open_the_same_store(
         kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     base = str(tmp_path / "store") if kind == "folder" else request.getfixturevalue("s3_url")
     script = (
-        "import sys, time; from fsstore import Store, FeatureSet\n"
-        "base, start = sys.argv[1], float(sys.argv[2])\n"
+        "import sys; from fsstore import Store, FeatureSet\n"
         "for turn in range(5):\n"
-        "    time.sleep(max(0.0, start + turn * 0.5 - time.time()))\n"
-        "    store = Store.init(f'{base}-{turn}')\n"
-        "    store.save(FeatureSet.from_values([sys.argv[3]], field='Gene.symbol'))\n"
+        "    print('ready', flush=True)\n"  # the barrier: every turn starts together
+        "    sys.stdin.readline()\n"
+        "    store = Store.init(f'{sys.argv[1]}-{turn}')\n"
+        "    store.save(FeatureSet.from_values([sys.argv[2]], field='Gene.symbol'))\n"
         "    print(store.store_id, flush=True)\n")
-    start = time.time() + 4
-    processes = [subprocess.Popen([sys.executable, "-c", script, base, str(start), who],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  cwd=REPOSITORY)
-                 for who in ("A", "B", "C")]
-    printed = []
-    for process in processes:
-        out, err = process.communicate(timeout=DEADLINE)
-        assert process.returncode == 0, err
-        printed.append(out.split())
+    workers = Workers([[sys.executable, "-c", script, base, who] for who in ("A", "B", "C")],
+                      deadline=DEADLINE, cwd=REPOSITORY)
+    for _ in range(5):
+        workers.release()
+    printed = workers.finish()
     assert printed[0] == printed[1] == printed[2]
+    assert len(printed[0]) == 5
     for turn in range(5):
         assert len(Store(f"{base}-{turn}").sets()) == 3

@@ -428,9 +428,25 @@ def test_objects_of_other_kinds_are_checked_by_their_digest_or_their_rule(
     assert report.objects.copied == [unnamed]
     assert checked == [unnamed]
     monkeypatch.delitem(VERIFIERS, "things")
-    register_verifier("registries", lambda key, path: None)
-    assert VERIFIERS["registries"] is not None
-    del VERIFIERS["registries"]
+
+
+def test_a_registered_verifier_replaces_the_rule_of_its_kind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    local = Store.init(tmp_path / "local")
+    junk = b"not a registry table"
+    key = f"objects/registries/{blake3(junk).hexdigest()[:2]}/{blake3(junk).hexdigest()}.parquet"
+    local.backend.create(key, junk)
+    assert key in push(local, str(tmp_path / "refused")).objects.refused  # the built-in rule
+
+    monkeypatch.setitem(VERIFIERS, "registries", VERIFIERS["registries"])  # restored after
+    checked: list[str] = []
+    register_verifier("registries", lambda key, path: checked.append(key))
+    assert push(local, str(tmp_path / "accepted")).objects.copied == [key]
+    assert checked == [key]
+
+    monkeypatch.undo()  # the built-in rule is back, for this test and every later one
+    assert key in push(local, str(tmp_path / "refused-again")).objects.refused
+    assert checked == [key]
 
 
 def test_events_of_other_kinds_merge_like_sets(tmp_path: Path,
