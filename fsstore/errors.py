@@ -40,6 +40,7 @@ __all__ = [
     "StoreFormatError",
     "StoreNotFoundError",
     "StoreURLError",
+    "StoreUnreachableError",
     "SyncError",
     "UnsupportedFileError",
     "UpdateConflictError",
@@ -256,6 +257,10 @@ class OutputExistsError(FsstoreError, FileExistsError):
     def __init__(self, message: str, path: str = "") -> None:
         super().__init__(message)
         self.path = path
+
+
+class StoreUnreachableError(StorageError, ConnectionError):
+    """The service holding a store (an object store's endpoint) could not be reached."""
 
 
 class MissingDependencyError(FsstoreError, ImportError):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -55,6 +55,7 @@ __all__ = [
     "latest_labels",
     "link",
     "links_of_sets",
+    "names_now",
     "open_dataset",
     "resolve_dataset",
     "shared_sets",
@@ -410,14 +411,56 @@ def dataset_events(view: View, digests: Sequence[str]) -> pa.Table:
     return table.filter(pc.is_in(table["dataset"], pa.array(list(digests), pa.string())))
 
 
-def latest_labels(events: pa.Table) -> dict[str, tuple[str | None, str | None]]:
-    """The latest name and path of each dataset in some ``dataset`` events."""
-    labels: dict[str, tuple[str | None, str | None]] = {}
-    for digest, name, path in zip(events["dataset"].to_pylist(), events["name"].to_pylist(),
-                                  events["path"].to_pylist(), strict=True):
-        known_name, known_path = labels.get(digest, (None, None))
-        labels[digest] = (name or known_name, path or known_path)
-    return labels
+def latest_labels(events: pa.Table, view: View | None = None
+                  ) -> dict[str, tuple[str | None, str | None]]:
+    """The name and the latest path of each dataset in some ``dataset`` events.
+
+    A dataset's name is one that still names it (see :func:`names_now`); ``view`` says
+    which dataset each name names now, else ``events`` alone do.
+    """
+    digests = events["dataset"].to_pylist()
+    names = events["name"].to_pylist()
+    paths: dict[str, str | None] = {}
+    for digest, path in zip(digests, events["path"].to_pylist(), strict=True):
+        paths[digest] = path or paths.get(digest)
+    holder: Callable[[str], str | None]
+    if view is None:
+        holders = {name: digest for digest, name in zip(digests, names, strict=True) if name}
+        holder = holders.get
+    else:
+        holder = _holder_in(view)
+    named = names_now(zip(digests, names, events["time"].to_pylist(), strict=True), holder)
+    return {digest: (named.get(digest), paths[digest]) for digest in paths}
+
+
+def names_now(events: Iterable[tuple[str, str | None, Any]],
+              holder: Callable[[str], str | None]) -> dict[str, str]:
+    """Each dataset's name now, from ``(dataset, name, time)`` of its ``dataset`` events.
+
+    A name names the dataset of its last event (``holder(name)``), so a dataset whose name
+    was given to another dataset since has lost it. A dataset with several names shows the
+    one given latest by the clock (ties: the greater name): event times are the same in
+    every store, where the order of concurrent events is not, so synced stores agree.
+    """
+    best: dict[str, tuple[Any, str]] = {}
+    for digest, name, moment in events:
+        if name is None or holder(name) != digest:
+            continue
+        if digest not in best or (moment, name) > best[digest]:
+            best[digest] = (moment, name)
+    return {digest: name for digest, (_, name) in best.items()}
+
+
+def _holder_in(view: View) -> Callable[[str], str | None]:
+    found: dict[str, str | None] = {}
+
+    def holder(name: str) -> str | None:
+        if name not in found:
+            named = view.find("dataset", "name", name)["dataset"]
+            found[name] = str(named[-1].as_py()) if len(named) else None
+        return found[name]
+
+    return holder
 
 
 def datasets(store: Store) -> pd.DataFrame:
@@ -450,13 +493,16 @@ def describe(events: pd.DataFrame) -> pd.DataFrame:
     if events.empty:
         return pd.DataFrame(columns=DATASET_COLUMNS)
     first = events.drop_duplicates("dataset", keep="first").reset_index(drop=True)
-    named = events[events["name"].notna()].drop_duplicates("dataset", keep="last")
+    named = events[events["name"].notna()]
+    holders = dict(zip(named["name"], named["dataset"], strict=True))  # the last holds
+    name_now = names_now(zip(named["dataset"], named["name"], named["time"], strict=True),
+                         holders.get)
     stored = events.groupby("dataset", sort=False)["copied"].any()
     path, later = _paths(first["dataset"], events[events["path"].notna()])
     frame = pd.DataFrame({
         "dataset": first["dataset"],
         "uid": first["dataset"].str[:16],
-        "name": first["dataset"].map(named.set_index("dataset")["name"]),
+        "name": first["dataset"].map(name_now),
         "path": path,
         "format": first["format"],
         "size": first["size"].astype("int64"),

@@ -14,7 +14,9 @@ from their manifests instead. A save whose commit leaves ``PACK_AFTER`` or more 
 uncovered packs them (under a try-lock: if another writer is packing, it skips), and
 packs of similar size are merged, so a store holds a handful of packs. Publication is
 exclusive (``PACK.json`` is written last) and inputs of a merge are deleted only after the
-merged pack is visible, so concurrent writers and readers are safe without the lock.
+merged pack is visible, so concurrent writers and readers are safe without the lock. Where
+the lock does nothing (object stores), packers race: one whose merge input vanished stops
+quietly, and packs the chain covers are deleted by the next packer.
 
 Queries cost the postings of the members asked about, not the number of stored sets: see
 the README ("Member index") for measured figures.
@@ -52,13 +54,16 @@ if TYPE_CHECKING:
     from fsstore.store import Store
 
 __all__ = [
+    "LOCK_KEY",
     "MEMBERS_PREFIX",
     "PACK_AFTER",
     "PACK_FORMAT",
+    "PACK_MANIFEST",
     "MemberSnapshot",
     "Pack",
     "PackInfo",
     "build_pack",
+    "is_pack_folder",
     "keep_current",
     "keep_current_quietly",
     "list_packs",
@@ -257,6 +262,11 @@ def list_packs(store: Store) -> list[PackInfo]:
                               int(manifest["sets"]), int(manifest["postings"]),
                               dict(manifest["files"])))
     return found
+
+
+def is_pack_folder(name: str) -> bool:
+    """Whether a folder name under ``derived/members`` is a pack's (``<first>-<last>-<token>``)."""
+    return _FOLDER.match(name) is not None
 
 
 def chain_of(packs: Iterable[PackInfo]) -> list[PackInfo]:
@@ -602,8 +612,10 @@ def keep_current(store: Store, *, force: bool = False) -> PackInfo | None:
 
 
 def _pack_and_merge(store: Store, force: bool) -> PackInfo | None:
-    chain = chain_of(list_packs(store))
+    packs = list_packs(store)
+    chain = chain_of(packs)
     covered = chain[-1].last if chain else 0
+    _drop_superseded(store, packs, chain)
     events, head = store.index.read(_set_events)
     if head <= covered or (head - covered < PACK_AFTER and not force):
         return None
@@ -618,8 +630,30 @@ def _pack_and_merge(store: Store, force: bool) -> PackInfo | None:
     while (len(chain) >= 2
            and chain[-2].postings + chain[-2].sets <= MERGE_FACTOR * (chain[-1].postings
                                                                        + chain[-1].sets + 1)):
-        chain[-2:] = [_merge(store, chain[-2], chain[-1])]
+        try:
+            chain[-2:] = [_merge(store, chain[-2], chain[-1])]
+        except FileNotFoundError as error:
+            # Only where the lock does nothing (object stores): another packer merged these
+            # packs first and deleted them; its merged pack covers the same commits.
+            log.debug("a member pack vanished while merging (%s); another process merged "
+                      "it, so this one stops here", error)
+            break
     return chain[-1]
+
+
+def _drop_superseded(store: Store, packs: Sequence[PackInfo], chain: Sequence[PackInfo]
+                     ) -> None:
+    """Delete packs the chain also covers: left by packers that raced or died mid-merge.
+
+    Readers that chose one a moment ago retry when it vanishes, as after a merge.
+    """
+    covered = chain[-1].last if chain else 0
+    chained = {info.folder for info in chain}
+    for info in packs:
+        if info.folder not in chained and info.last <= covered:
+            log.debug("deleting member pack %s: the packs up to %d cover it", info.folder,
+                      covered)
+            _delete_pack(store, info)
 
 
 def _merge(store: Store, older: PackInfo, newer: PackInfo) -> PackInfo:
@@ -648,8 +682,7 @@ def _delete_pack(store: Store, info: PackInfo) -> None:
     store.backend.delete(info.key(PACK_MANIFEST))  # first, so readers stop choosing it
     for file in info.files:
         store.backend.delete(info.key(file))
-    # The backend contract has no folder removal, so the emptied pack folder stays behind
-    # (readers skip folders without PACK.json); a gc that removes empty folders tidies it.
+    store.backend.prune(info.folder)  # the emptied folder, where folders exist
 
 
 def rebuild(store: Store) -> PackInfo | None:

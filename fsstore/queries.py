@@ -120,7 +120,7 @@ def datasets_measuring(store: Store, *, set_ref: str | None = None, member: str 
     def query(view: View) -> tuple[pd.DataFrame, dict[str, tuple[str | None, str | None]]]:
         links = links_of_sets(view, sorted(set(hashes)))
         events = dataset_events(view, sorted(set(links["dataset"])))
-        return links, latest_labels(events)
+        return links, latest_labels(events, view)
 
     links, labels = store.index.read(query)
     rows = []

@@ -609,6 +609,8 @@ def _read_config(backend: Backend) -> dict[str, Any]:
         raise _missing_config(backend) from None
     except NotADirectoryError:
         raise StoreNotFoundError(f"{backend.url} is a file, not a store folder") from None
+    except StorageError:
+        raise  # the storage refused or could not be reached: says so itself; not damage
     except OSError as error:
         if error.errno is None:  # raised by a backend without an errno: not the disk
             raise StoreFormatError(f"cannot read {where}: {error}") from error

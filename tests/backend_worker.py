@@ -3,17 +3,15 @@
 ``python tests/backend_worker.py create LOCATION KEY VALUE`` creates KEY holding VALUE and
 prints ``won`` or ``lost``. ``python tests/backend_worker.py increment LOCATION KEY N`` adds
 one to the JSON counter at KEY, N times, through ``Backend.update``. LOCATION is a folder or
-an object-store URL (credentials and endpoint from the environment). If START_AT is set
-in the environment (seconds since the epoch), the worker waits until then, so that workers
-started one after another really race.
+an object-store URL (credentials and endpoint from the environment). Once the backend is
+open, the worker prints ``ready`` and waits for a line on its standard input, so that the
+parent can release all workers at once (``tests/barrier.py``) and they really race.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-import time
 
 from fsstore.backend import open_backend
 
@@ -21,7 +19,8 @@ from fsstore.backend import open_backend
 def main() -> None:
     command, location, key = sys.argv[1:4]
     backend = open_backend(location)
-    time.sleep(max(0.0, float(os.environ.get("START_AT", "0")) - time.time()))
+    print("ready", flush=True)  # the barrier: act only when every worker is ready
+    sys.stdin.readline()
     if command == "create":
         print("won" if backend.create(key, sys.argv[4].encode()) else "lost", flush=True)
     elif command == "increment":

@@ -9,10 +9,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from fsstore.backend import Backend, LocalBackend, open_backend
 from fsstore.backend.local import TEMPORARY_PREFIX
 from fsstore.index.events import now
 from fsstore.manifest import decode_manifest, encode_manifest, manifest_key
+from tests.barrier import Workers
 from tests.conftest import REPOSITORY
 
 WORKER = REPOSITORY / "tests" / "backend_worker.py"
@@ -35,18 +34,12 @@ DEADLINE = 120
 
 
 def run_workers(*argument_lists: list[str]) -> list[str]:
-    """Start one worker process per argument list, acting at once; their outputs, in order."""
-    environment = {**os.environ, "START_AT": str(time.time() + 4)}
-    processes = [subprocess.Popen([sys.executable, str(WORKER), *arguments],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  cwd=REPOSITORY, env=environment)
-                 for arguments in argument_lists]
-    outputs = []
-    for process in processes:
-        out, err = process.communicate(timeout=DEADLINE)
-        assert process.returncode == 0, err
-        outputs.append(out.strip())
-    return outputs
+    """Start one worker process per argument list, released at once when all are ready;
+    their outputs, in order."""
+    workers = Workers([[sys.executable, str(WORKER), *arguments]
+                       for arguments in argument_lists], deadline=DEADLINE, cwd=REPOSITORY)
+    workers.release()
+    return ["\n".join(lines) for lines in workers.finish()]
 
 
 class BackendContract:

@@ -11,11 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from blake3 import blake3
 
 from fsstore import Store
 from fsstore.cli import main
 from fsstore.manifest import manifest_key
 from tests.test_cli import run
+from tests.test_object_store import closed_port
 from tests.test_sync import genes
 
 Invoke = Callable[..., tuple[int, str, str]]
@@ -50,6 +52,61 @@ def test_remotes_are_added_listed_and_removed(tmp_path: Path, fsstore: Invoke) -
     status, _, err = fsstore("push", "backup", store=store)
     assert status == 3
     assert err.strip().startswith("error: no remote named 'backup'")
+
+
+@pytest.mark.parametrize("url", ["s3://AKIA:supersecret@team/p",
+                                 "s3://team/p#secret_access_key=supersecret",
+                                 "s3://team/p?secret_access_key=supersecret"])
+def test_a_url_carrying_a_secret_is_refused_in_one_line_and_never_saved_or_echoed(
+        tmp_path: Path, fsstore: Invoke, url: str) -> None:
+    store = tmp_path / "store"
+    assert fsstore("init", str(store))[0] == 0
+    for command in (("remote", "add", "r1", url), ("pull", url), ("push", url),
+                    ("clone", url, str(tmp_path / "copy")), ("ls", "--store", url)):
+        status, out, err = fsstore(*command, store=None if "--store" in command else store)
+        assert status == 4, command
+        assert err.startswith("error: the store URL s3://team/p carries "), err
+        assert "give credentials in environment variables" in err
+        assert len(err.strip().splitlines()) == 1
+        assert "supersecret" not in out + err
+    assert "supersecret" not in (store / "fsstore.json").read_text()
+    assert not (tmp_path / "copy").exists()
+
+
+def test_an_unreachable_endpoint_is_reported_as_such_not_as_damage(
+        tmp_path: Path, fsstore: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("obstore", reason="obstore is not installed (pip install -e '.[test]')")
+    from fsstore.backend import object_store
+
+    monkeypatch.setattr(object_store, "DEFAULT_RETRY", {"max_retries": 1})  # fail fast
+    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                        "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    store = tmp_path / "store"
+    assert fsstore("init", str(store))[0] == 0
+    for command in (("pull", f"s3://team/q?endpoint={endpoint}"),
+                    ("clone", f"s3://team/q?endpoint={endpoint}", str(tmp_path / "copy"))):
+        status, _, err = fsstore(*command, store=store)
+        assert status == 7
+        assert err == (f"error: cannot read s3://team/q/fsstore.json: the endpoint {endpoint} "
+                       "could not be reached (no connection, after retries); check the "
+                       "endpoint (AWS_ENDPOINT_URL, or ?endpoint= in the URL) and the network\n")
+    assert not (tmp_path / "copy").exists()
+
+
+@pytest.mark.parametrize("command", ["pull", "clone", "push"])
+def test_a_missing_bucket_is_named_by_pull_clone_and_push(
+        s3_url: str, tmp_path: Path, fsstore: Invoke, command: str) -> None:
+    store = tmp_path / "store"
+    assert fsstore("init", str(store))[0] == 0
+    url = "s3://fsstore-no-such-bucket/lab"
+    arguments = [command, url] + ([str(tmp_path / "copy")] if command == "clone" else [])
+    status, _, err = fsstore(*arguments, store=store)
+    assert status == 7
+    assert "the bucket does not exist; create it with your provider's tools" in err
+    assert "fsstore init" not in err
+    assert not (tmp_path / "copy").exists()
 
 
 def test_the_gene_reference_is_pushed_to_a_bucket_cloned_and_pushed_again(
@@ -114,3 +171,85 @@ def test_a_name_conflict_is_reported_and_both_sets_kept(tmp_path: Path, fsstore:
     assert f'now points at {theirs.hash[:12]}, the later one' in err
     status, out, _ = fsstore("log", "panel", "--json", store=tmp_path / "bob")
     assert {row["hash"] for row in json.loads(out)} == {mine.hash, theirs.hash}
+
+
+def sync_rounds(fsstore: Invoke, stores: tuple[Path, ...]) -> str:
+    """Push each store to its origin, then pull into each, twice; standard error of all."""
+    errors = ""
+    for _ in range(2):
+        for command in ("push", "pull"):
+            for store in stores:
+                status, _, err = fsstore(command, "origin", store=store)
+                assert status == 0, err
+                errors += err
+    return errors
+
+
+def test_a_slot_re_annotated_in_two_stores_converges_and_the_conflict_is_reported(
+        tmp_path: Path, fsstore: Invoke, grch38: Path, mm10: Path) -> None:
+    x, hub, y = tmp_path / "x", tmp_path / "hub", tmp_path / "y"
+    data = tmp_path / "pbmc.csv"
+    data.write_text("gene_id,count\nENSG00000153563,3\n")
+    assert fsstore("init", str(x))[0] == 0
+    for path, name in ((grch38, "GRCh38"), (mm10, "mm10")):
+        assert fsstore("add", str(path), "--field", "Gene.ensembl_gene_id", "--name", name,
+                       store=x)[0] == 0
+    assert fsstore("link", str(data), "--name", "pbmc", store=x)[0] == 0
+    assert fsstore("remote", "add", "origin", str(hub), store=x)[0] == 0
+    assert fsstore("push", "origin", store=x)[0] == 0
+    assert fsstore("clone", str(hub), str(y))[0] == 0
+    grch38_hash, mm10_hash = (Store(x).resolve(name) for name in ("GRCh38", "mm10"))
+
+    assert fsstore("link", str(data), "--slot", "var=GRCh38", store=x)[0] == 0
+    assert fsstore("link", str(data), "--slot", "var=mm10", store=y)[0] == 0  # later
+    errors = sync_rounds(fsstore, (x, y))
+
+    for store in (x, hub, y):
+        status, out, err = fsstore("datasets", "pbmc", "--json", store=store)
+        assert status == 0, err
+        assert json.loads(out)["slots"]["var"] == mm10_hash, store.name
+        assert fsstore("verify", store=store)[0] == 0
+        assert fsstore("datasets", "--set", "GRCh38", "--json", store=store)[1].strip() \
+            == "[]"
+    [conflict] = [line for line in errors.splitlines() if line.startswith("conflict:")]
+    digest = Store(x).datasets()["dataset"][0]
+    assert conflict.startswith(f'conflict: slot "var" of dataset {digest[:12]} was '
+                               f"re-annotated in both stores: here to {grch38_hash[:12]} (")
+    assert f"there to {mm10_hash[:12]} (" in conflict
+    assert f"it now holds {mm10_hash[:12]}, the later one" in conflict
+    status, out, _ = fsstore("push", "origin", "--json", store=y)
+    assert json.loads(out)["conflicts"] == []
+
+
+def test_a_dataset_name_given_in_two_stores_converges_and_the_conflict_is_reported(
+        tmp_path: Path, fsstore: Invoke) -> None:
+    x, hub, y = tmp_path / "x", tmp_path / "hub", tmp_path / "y"
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("gene,count\nCD8A,1\n")
+    second.write_text("gene,count\nCD4,2\n")
+    assert fsstore("init", str(x))[0] == 0
+    assert fsstore("push", str(hub), store=x)[0] == 0
+    assert fsstore("remote", "add", "origin", str(hub), store=x)[0] == 0
+    assert fsstore("clone", str(hub), str(y))[0] == 0
+
+    assert fsstore("link", str(first), "--name", "dsname", store=x)[0] == 0
+    assert fsstore("link", str(second), "--name", "dsname", store=y)[0] == 0  # later
+    errors = sync_rounds(fsstore, (x, y))
+
+    digests = {path: blake3(path.read_bytes()).hexdigest() for path in (first, second)}
+    for store in (x, hub, y):
+        status, out, err = fsstore("datasets", "dsname", "--json", store=store)
+        assert status == 0, err
+        assert json.loads(out)["dataset"] == digests[second], store.name
+        listed = json.loads(fsstore("datasets", "--json", store=store)[1])
+        assert {row["dataset"]: row["name"] for row in listed} == {
+            digests[first]: None, digests[second]: "dsname"}
+        assert fsstore("verify", store=store)[0] == 0
+    [conflict] = [line for line in errors.splitlines() if line.startswith("conflict:")]
+    assert conflict.startswith(
+        f'conflict: dataset name "dsname" was given in both stores: here to dataset '
+        f"{digests[first][:12]} (")
+    assert f"there to dataset {digests[second][:12]} (" in conflict
+    assert f'"dsname" now names {digests[second][:12]}, the later one' in conflict
+    status, out, _ = fsstore("pull", "origin", "--json", store=x)
+    assert json.loads(out)["conflicts"] == []

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
+from blake3 import blake3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fsstore import FeatureSet, IncompatibleSetsError, Store
 from fsstore import members as member_index
+from fsstore.integrity.gc import collect_garbage
 from fsstore.members import chain_of, list_packs, rebuild, snapshot
 from fsstore.readers import read_values
-from tests.conftest import DATA, GRCH38, MM10
+from tests.conftest import DATA, GRCH38, MM10, REPOSITORY
 from tests.test_index import run_writers
 
 GENES = DATA / "genes"
+DEADLINE = 300
 ENSEMBL = "Gene.ensembl_gene_id"
 SYMBOL = "Gene.symbol"
 # name, file, format, column, header, itype: every kind of gene list in ../shared/data/genes
@@ -254,10 +261,74 @@ def test_concurrent_writers_keep_the_member_index_right(store: Store) -> None:
             assert found["hash"].tolist() == [store.resolve(name)]
     every = snapshot(store).union(hashes)
     assert len(every) == 160
+    folders = list((Path(store.location) / member_index.MEMBERS_PREFIX).iterdir())
+    assert all((folder / "PACK.json").exists() for folder in folders)  # none left empty
     before = {name: store.find(member=name)["hash"].tolist() for name in ("w0-5", "w3-33")}
     rebuild(store)
     member_index._CACHES.clear()
     assert {name: store.find(member=name)["hash"].tolist() for name in before} == before
+
+
+def test_gc_removes_unfinished_and_empty_pack_folders_once_past_the_grace_period(
+        monkeypatch) -> None:
+    store, model = small_store_with_packs(monkeypatch)
+    members = Path(store.location) / member_index.MEMBERS_PREFIX
+    old = time.time() - 3 * 86400
+    prefix = member_index.MEMBERS_PREFIX
+    made = {}
+    for name, files, age in (("unfinished", ["sets.arrow", "members.arrow"], old),
+                             ("empty", [], old),
+                             ("young-unfinished", ["sets.arrow"], None),
+                             ("young-empty", [], None)):
+        token = blake3(name.encode()).hexdigest()[:8]
+        folder = members / f"{1:016d}-{90 + len(made):016d}-{token}"
+        folder.mkdir()
+        for file in files:
+            (folder / file).write_bytes(b"partial")
+            if age is not None:
+                os.utime(folder / file, (age, age))
+        if age is not None:
+            os.utime(folder, (age, age))
+        made[name] = f"{prefix}/{folder.name}"
+    published = sorted(info.folder for info in list_packs(store))
+
+    dry = collect_garbage(store, dry_run=True)
+    assert set(dry.removed) == {
+        (f"{made['empty']}/", 0, "empty member pack folder"),
+        (f"{made['unfinished']}/members.arrow", 7, "unfinished member pack (no PACK.json)"),
+        (f"{made['unfinished']}/sets.arrow", 7, "unfinished member pack (no PACK.json)")}
+    assert all((Path(store.location) / key).exists() for key in made.values())
+
+    assert sorted(collect_garbage(store).removed) == sorted(dry.removed)
+    left = {f"{prefix}/{folder.name}" for folder in members.iterdir()}
+    assert left == set(published) | {made["young-unfinished"], made["young-empty"]}
+    member_index._CACHES.clear()
+    assert set(store.find(member="SHARED")["hash"]) == set(model)
+
+
+def test_concurrent_writers_to_a_bucket_pack_quietly_and_keep_the_index_right(
+        s3_url: str) -> None:
+    # On an object store the member index's lock does nothing, so these four writers
+    # (packing every 4 commits) pack and merge the same packs at once.
+    store = Store.init(s3_url)
+    processes = [subprocess.Popen([sys.executable, str(REPOSITORY / "tests" / "worker.py"),
+                                   s3_url, f"w{number}", "24", "pack-after=4"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  cwd=REPOSITORY)
+                 for number in range(4)]
+    hashes: list[str] = []
+    for process in processes:
+        out, err = process.communicate(timeout=DEADLINE)
+        assert process.returncode == 0, err
+        assert err == ""  # no "could not update the member index" from a vanished pack
+        hashes += out.split()
+    assert chain_of(list_packs(store)), "96 commits should have been packed"
+    member_index._CACHES.clear()
+    for number in range(4):
+        for index in (0, 11, 23):
+            name = f"w{number}-{index}"
+            assert store.find(member=name)["hash"].tolist() == [store.resolve(name)]
+    assert len(snapshot(store).union(hashes)) == 96
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])

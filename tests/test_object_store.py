@@ -4,9 +4,9 @@ writers with no lock, and the errors a user meets with URLs, credentials and buc
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,8 +14,9 @@ import pytest
 
 from fsstore import FeatureSet, StorageError, Store, StoreExistsError, StoreNotFoundError
 from fsstore.backend import open_backend
-from fsstore.errors import MissingDependencyError, StoreURLError
+from fsstore.errors import MissingDependencyError, StoreUnreachableError, StoreURLError
 from fsstore.readers import read_values
+from tests.barrier import Workers
 from tests.conftest import REPOSITORY
 
 DEADLINE = 300
@@ -77,12 +78,30 @@ def test_object_store_urls_without_obstore_say_how_to_install(
         open_backend("s3://bucket/prefix")
 
 
-def test_secrets_in_a_store_url_are_refused() -> None:
-    with pytest.raises(StoreURLError, match="give credentials in environment variables"):
-        open_backend("s3://bucket/prefix?secret_access_key=abc")
+@pytest.mark.parametrize(("url", "what"), [
+    ("s3://bucket/prefix?secret_access_key=supersecret", "the secret 'secret_access_key'"),
+    ("s3://AKIA:supersecret@bucket/prefix", "a user name or password (before '@')"),
+    ("s3://supersecret@bucket/prefix", "a user name or password (before '@')"),
+    ("s3://bucket/prefix#secret_access_key=supersecret", "a fragment (after '#')"),
+    ("gs://bucket/prefix#supersecret", "a fragment (after '#')"),
+    ("s3://bucket/prefix?endpoint=http://AKIA:supersecret@host:9000",
+     "a user name or password in its option 'endpoint'"),
+    ("ftp://AKIA:supersecret@host/store", "a user name or password (before '@')"),
+])
+def test_secrets_in_a_store_url_are_refused_without_echoing_them(
+        url: str, what: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "obstore", None)  # refused before any client is made
+    with pytest.raises(StoreURLError) as refused:
+        open_backend(url)
+    message = str(refused.value)
+    assert f"carries {what}; URLs are saved in store configs" in message
+    assert "give credentials in environment variables" in message
+    assert "supersecret" not in message
+    assert "\n" not in message
 
 
 def test_an_unknown_option_in_a_store_url_is_a_clear_error() -> None:
+    pytest.importorskip("obstore", reason="obstore is not installed (pip install -e '.[test]')")
     with pytest.raises(StoreURLError, match="cannot open s3://bucket/prefix"):
         open_backend("s3://bucket/prefix?no_such_option=1")
 
@@ -108,16 +127,57 @@ def test_a_missing_bucket_is_named_as_the_problem(s3_url: str) -> None:
         Store.init("s3://fsstore-no-such-bucket/prefix")
 
 
-def test_an_unreachable_endpoint_is_a_storage_error_naming_the_key() -> None:
+def closed_port() -> int:
+    """A loopback port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreachable_endpoint_is_a_storage_error_naming_the_endpoint() -> None:
+    pytest.importorskip("obstore", reason="obstore is not installed (pip install -e '.[test]')")
     from fsstore.backend.object_store import ObjectStoreBackend
 
+    endpoint = f"http://127.0.0.1:{closed_port()}"
     backend = ObjectStoreBackend(
         "s3://bucket/prefix",
-        options={"endpoint": "http://127.0.0.1:9", "access_key_id": "x",
-                 "secret_access_key": "x", "region": "us-east-1"},
+        options={"endpoint": endpoint, "access_key_id": "x", "secret_access_key": "x",
+                 "region": "us-east-1"},
         retry={"max_retries": 0, "retry_timeout": timedelta(seconds=1)})
-    with pytest.raises(StorageError, match=r"cannot read s3://bucket/prefix/fsstore.json"):
+    with pytest.raises(StoreUnreachableError) as refused:
         backend.read("fsstore.json")
+    assert isinstance(refused.value, StorageError)
+    assert isinstance(refused.value, ConnectionError)
+    assert str(refused.value) == (
+        f"cannot read s3://bucket/prefix/fsstore.json: the endpoint {endpoint} could not be "
+        "reached (no connection, after retries); check the endpoint (AWS_ENDPOINT_URL, or "
+        "?endpoint= in the URL) and the network")
+    with pytest.raises(StoreUnreachableError, match="cannot list s3://bucket/prefix/objects"):
+        list(backend.list("objects"))
+
+
+def test_a_store_behind_an_unreachable_endpoint_is_not_called_damaged(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("obstore", reason="obstore is not installed (pip install -e '.[test]')")
+    from fsstore.backend import object_store
+
+    monkeypatch.setattr(object_store, "DEFAULT_RETRY", {"max_retries": 1})
+    for name, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                        "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    with pytest.raises(StoreUnreachableError) as refused:
+        Store(f"s3://bucket/prefix?endpoint={endpoint}")
+    message = str(refused.value)
+    assert message.count("cannot read") == 1
+    assert f"the endpoint {endpoint} could not be reached" in message
+    assert "damaged" not in message
+
+
+def test_a_missing_bucket_is_named_as_the_problem_when_opening_a_store(s3_url: str) -> None:
+    with pytest.raises(StorageError, match=r"cannot read s3://fsstore-no-such-bucket/prefix/"
+                                           r"fsstore.json: the bucket does not exist; create"):
+        Store("s3://fsstore-no-such-bucket/prefix")
 
 
 def test_options_in_the_url_override_the_environment(s3_url: str,
@@ -135,23 +195,19 @@ def test_processes_initialising_one_store_at_once_all_open_the_same_store(
         kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     base = str(tmp_path / "store") if kind == "folder" else request.getfixturevalue("s3_url")
     script = (
-        "import sys, time; from fsstore import Store, FeatureSet\n"
-        "base, start = sys.argv[1], float(sys.argv[2])\n"
+        "import sys; from fsstore import Store, FeatureSet\n"
         "for turn in range(5):\n"
-        "    time.sleep(max(0.0, start + turn * 0.5 - time.time()))\n"
-        "    store = Store.init(f'{base}-{turn}')\n"
-        "    store.save(FeatureSet.from_values([sys.argv[3]], field='Gene.symbol'))\n"
+        "    print('ready', flush=True)\n"  # the barrier: every turn starts together
+        "    sys.stdin.readline()\n"
+        "    store = Store.init(f'{sys.argv[1]}-{turn}')\n"
+        "    store.save(FeatureSet.from_values([sys.argv[2]], field='Gene.symbol'))\n"
         "    print(store.store_id, flush=True)\n")
-    start = time.time() + 4
-    processes = [subprocess.Popen([sys.executable, "-c", script, base, str(start), who],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  cwd=REPOSITORY)
-                 for who in ("A", "B", "C")]
-    printed = []
-    for process in processes:
-        out, err = process.communicate(timeout=DEADLINE)
-        assert process.returncode == 0, err
-        printed.append(out.split())
+    workers = Workers([[sys.executable, "-c", script, base, who] for who in ("A", "B", "C")],
+                      deadline=DEADLINE, cwd=REPOSITORY)
+    for _ in range(5):
+        workers.release()
+    printed = workers.finish()
     assert printed[0] == printed[1] == printed[2]
+    assert len(printed[0]) == 5
     for turn in range(5):
         assert len(Store(f"{base}-{turn}").sets()) == 3

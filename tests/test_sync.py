@@ -3,6 +3,7 @@ reported conflicts, and nothing corrupt ever installed."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from fsstore import FeatureSet, ReferenceNotFoundError, Store
 from fsstore.errors import InvalidNameError, StoreExistsError, StoreURLError, SyncError
 from fsstore.index import KINDS, EventKind
 from fsstore.index.events import Projection
+from fsstore.links import current_links, datasets_of_sets, resolve_dataset, unlink
 from fsstore.manifest import manifest_key
 from fsstore.readers import read_values
 from fsstore.sync import add_remote, clone, pull, push, remotes, remove_remote, sync_stores
@@ -259,36 +261,103 @@ def test_stores_that_share_an_id_are_not_merged_silently(tmp_path: Path) -> None
         report.check()
 
 
+Step = tuple[str, int, int, int]
+
+
 @st.composite
-def scenarios(draw: st.DrawFn) -> list[tuple[str, int, int, int]]:
-    """Steps on three stores: ("save", store, name, members) or ("sync", source, target)."""
-    steps = []
+def scenarios(draw: st.DrawFn) -> list[Step]:
+    """Steps on three stores, each one of:
+
+    * ("save", store, name, members): save a set of 1-4 genes under a name;
+    * ("link", store, dataset, members): put such a set in slot ``var`` of one of two
+      datasets (replacing what it held);
+    * ("unlink", store, dataset, 0): empty that slot, if the store knows the dataset;
+    * ("name", store, dataset, name): give one of two dataset names to a dataset;
+    * ("sync", source, target, 0).
+    """
+    steps: list[Step] = []
     for _ in range(draw(st.integers(1, 10))):
-        if draw(st.booleans()):
-            steps.append(("save", draw(st.integers(0, 2)), draw(st.integers(0, 2)),
-                          draw(st.integers(0, 3))))
-        else:
+        action = draw(st.sampled_from(["save", "sync", "link", "unlink", "name", "sync"]))
+        if action == "sync":
             source, target = draw(st.permutations([0, 1, 2]))[:2]
             steps.append(("sync", source, target, 0))
+        else:
+            steps.append((action, draw(st.integers(0, 2)), draw(st.integers(0, 1)),
+                          draw(st.integers(0, 3))))
     return steps
 
 
-@settings(max_examples=20, deadline=None,
+def apply_step(stores: list[Store], files: list[Path], step: Step) -> None:
+    action, first, second, third = step
+    store = stores[first]
+    members = genes(*[f"G{k}" for k in range(third + 1)])
+    if action == "save":
+        store.save(genes(*members.member_names, name=f"n{second}"))
+    elif action == "link":
+        store.link(files[second], slots={"var": members}, derive=False)
+    elif action == "unlink":
+        with contextlib.suppress(ReferenceNotFoundError):  # a dataset it has not seen yet
+            unlink(store, str(files[second]), "var")
+    elif action == "name":
+        store.link(files[second], name=f"d{third % 2}", derive=False)
+    else:
+        sync_stores(stores[first], stores[second])
+
+
+def slots_now(store: Store) -> set[tuple[str, str, str]]:
+    links = store.index.read(current_links)
+    return {(row.dataset, row.slot, row.hash) for row in links.itertuples(index=False)}
+
+
+def dataset_names_now(store: Store) -> dict[str, str | None]:
+    named = {}
+    for name in ("d0", "d1"):
+        try:
+            named[name] = resolve_dataset(store, name)
+        except ReferenceNotFoundError:
+            named[name] = None
+    return named
+
+
+def assert_slots_agree_with_the_events_of_each_set(store: Store) -> None:
+    """The README's rule: a set's own link events tell which slots hold it now."""
+    slots = slots_now(store)
+    hashes = list(store.sets()["hash"])
+    for hash_hex in hashes:  # one set at a time reads only that set's events
+        found = datasets_of_sets(store, [hash_hex])
+        assert set(found.itertuples(index=False, name=None)) == {
+            slot for slot in slots if slot[2] == hash_hex}
+    every = datasets_of_sets(store, hashes)  # many sets: one scan
+    assert set(every.itertuples(index=False, name=None)) == slots
+
+
+@settings(max_examples=30, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=scenarios())
 # Store 1 saves what store 0 saved, pulls it, then store 0 moves the name on: store 1's
 # older move, merged into store 0 last, must not take the name back (it once did).
 @example(steps=[("save", 0, 0, 1), ("save", 1, 0, 1), ("sync", 0, 1, 0), ("save", 0, 0, 0)])
+# Two stores re-annotate one slot without seeing each other (store 2 is the hub): every
+# store must end with the later annotation (store 1 once kept its own).
+@example(steps=[("link", 0, 0, 0), ("sync", 0, 2, 0), ("sync", 2, 1, 0), ("link", 0, 0, 1),
+                ("link", 1, 0, 2), ("sync", 0, 2, 0), ("sync", 1, 2, 0), ("sync", 2, 0, 0),
+                ("sync", 2, 1, 0)])
+# The same for one dataset name given to two datasets.
+@example(steps=[("name", 0, 0, 0), ("sync", 0, 2, 0), ("sync", 2, 1, 0), ("name", 0, 1, 1),
+                ("name", 1, 0, 1), ("sync", 0, 2, 0), ("sync", 1, 2, 0), ("sync", 2, 0, 0),
+                ("sync", 2, 1, 0)])
+# A slot emptied in one store and re-annotated in another.
+@example(steps=[("link", 0, 1, 0), ("sync", 0, 1, 0), ("unlink", 0, 1, 0), ("link", 1, 1, 3),
+                ("sync", 1, 0, 0)])
 def test_pushing_and_pulling_in_any_order_converges(tmp_path_factory: pytest.TempPathFactory,
-                                                   steps: list[tuple[str, int, int, int]]
-                                                   ) -> None:
+                                                   steps: list[Step]) -> None:
     folder = tmp_path_factory.mktemp("converge")
     stores = [Store.init(folder / f"s{number}") for number in range(3)]
-    for step, first, second, third in steps:
-        if step == "save":
-            stores[first].save(genes(*[f"G{k}" for k in range(third + 1)], name=f"n{second}"))
-        else:
-            sync_stores(stores[first], stores[second])
+    files = [folder / "d0.csv", folder / "d1.csv"]
+    for number, path in enumerate(files):
+        path.write_text(f"gene,count{number}\nCD8A,{number}\n")
+    for step in steps:
+        apply_step(stores, files, step)
     for _ in range(2):  # everyone pulls from everyone, twice
         for source in stores:
             for target in stores:
@@ -297,7 +366,15 @@ def test_pushing_and_pulling_in_any_order_converges(tmp_path_factory: pytest.Tem
     assert event_ids(stores[0]) == event_ids(stores[1]) == event_ids(stores[2])
     assert max(event_ids(stores[0]).values(), default=1) == 1
     assert current_names(stores[0]) == current_names(stores[1]) == current_names(stores[2])
+    assert slots_now(stores[0]) == slots_now(stores[1]) == slots_now(stores[2])
+    assert dataset_names_now(stores[0]) == dataset_names_now(stores[1]) \
+        == dataset_names_now(stores[2])
+    listed = [store.datasets()[["dataset", "name"]].sort_values("dataset").values.tolist()
+              for store in stores]
+    assert listed[0] == listed[1] == listed[2]
     assert object_keys(stores[0]) == object_keys(stores[1]) == object_keys(stores[2])
+    for store in stores:
+        assert_slots_agree_with_the_events_of_each_set(store)
     for store in stores:  # settled: one more round changes nothing
         for other in stores:
             if other is not store:
@@ -351,9 +428,25 @@ def test_objects_of_other_kinds_are_checked_by_their_digest_or_their_rule(
     assert report.objects.copied == [unnamed]
     assert checked == [unnamed]
     monkeypatch.delitem(VERIFIERS, "things")
-    register_verifier("registries", lambda key, path: None)
-    assert VERIFIERS["registries"] is not None
-    del VERIFIERS["registries"]
+
+
+def test_a_registered_verifier_replaces_the_rule_of_its_kind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    local = Store.init(tmp_path / "local")
+    junk = b"not a registry table"
+    key = f"objects/registries/{blake3(junk).hexdigest()[:2]}/{blake3(junk).hexdigest()}.parquet"
+    local.backend.create(key, junk)
+    assert key in push(local, str(tmp_path / "refused")).objects.refused  # the built-in rule
+
+    monkeypatch.setitem(VERIFIERS, "registries", VERIFIERS["registries"])  # restored after
+    checked: list[str] = []
+    register_verifier("registries", lambda key, path: checked.append(key))
+    assert push(local, str(tmp_path / "accepted")).objects.copied == [key]
+    assert checked == [key]
+
+    monkeypatch.undo()  # the built-in rule is back, for this test and every later one
+    assert key in push(local, str(tmp_path / "refused-again")).objects.refused
+    assert checked == [key]
 
 
 def test_events_of_other_kinds_merge_like_sets(tmp_path: Path,
@@ -390,14 +483,26 @@ def test_remotes_are_named_in_the_store_config(tmp_path: Path) -> None:
         add_remote(store, "team", "s3://other/place")
     with pytest.raises(InvalidNameError, match="must be 1-64 letters"):
         add_remote(store, "s3://x", "s3://other/place")
-    with pytest.raises(StoreURLError, match="environment variables"):
-        add_remote(store, "leaky", "s3://bucket/x?secret_access_key=abc")
+    for leaky in ("s3://bucket/x?secret_access_key=abc", "s3://AKIA:abc@bucket/x",
+                  "s3://bucket/x#secret_access_key=abc"):
+        with pytest.raises(StoreURLError, match="environment variables"):
+            add_remote(store, "leaky", leaky)
     with pytest.raises(StoreURLError, match="this store itself"):
         add_remote(store, "self", str(tmp_path / "store"))
     remove_remote(store, "backup")
     assert list(remotes(Store(tmp_path / "store"))) == ["team"]
     with pytest.raises(ReferenceNotFoundError, match=r"no remote named 'nope' \(known: team\)"):
         push(store, "nope")
+
+
+def test_a_remote_url_is_recorded_without_obstore_installed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "obstore", None)
+    store = Store.init(tmp_path / "store")
+    assert add_remote(store, "team", "s3://lab-bucket/fsstore/") == "s3://lab-bucket/fsstore"
+    with pytest.raises(StoreURLError, match="a user name or password"):
+        add_remote(store, "leaky", "s3://AKIA:abc@lab-bucket/fsstore")
+    assert remotes(Store(tmp_path / "store")) == {"team": "s3://lab-bucket/fsstore"}
 
 
 def test_remotes_added_at_once_by_two_processes_are_all_kept(s3_url: str) -> None:

@@ -1,7 +1,9 @@
-"""A writer process for concurrency tests: ``python tests/worker.py STORE PREFIX COUNT [nolock]``.
+"""A writer process for concurrency tests: ``python tests/worker.py STORE PREFIX COUNT [nolock]
+[pack-after=N]``.
 
 Saves COUNT sets named PREFIX-0 .. PREFIX-(COUNT-1), each with one distinct member, and
-prints the hash of each as soon as its save has returned.
+prints the hash of each as soon as its save has returned. ``pack-after=N`` makes saves pack
+the member index every N commits (instead of 64), so that packers meet often.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from fsstore import FeatureSet, Store
+from fsstore import FeatureSet, Store, members
 from fsstore.backend.local import LocalBackend
 
 
@@ -21,6 +23,9 @@ def main() -> None:
             return contextlib.nullcontext()
 
         LocalBackend.lock = no_lock  # type: ignore[method-assign,assignment]  # on purpose
+    for option in sys.argv[4:]:
+        if option.startswith("pack-after="):
+            members.PACK_AFTER = int(option.partition("=")[2])  # type: ignore[misc]  # often
     store = Store(store_path)
     for number in range(count):
         name = f"{prefix}-{number}"

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 from fsstore.backend.base import Backend, Entry
 from fsstore.backend.local import LocalBackend
+from fsstore.backend.urls import check_url, is_url
 from fsstore.errors import StoreNotFoundError
 
-__all__ = ["Backend", "Entry", "LocalBackend", "is_url", "open_backend"]
+__all__ = ["Backend", "Entry", "LocalBackend", "check_url", "is_url", "open_backend"]
 
 OBJECT_STORE_SCHEMES = ("s3", "s3a", "gs", "az", "azure", "abfs", "abfss")
-
-
-def is_url(location: str) -> bool:
-    """Whether a store location is a URL (``scheme://...``) rather than a folder path."""
-    return "://" in location
 
 
 def open_backend(location: str, *, shared: bool = False) -> Backend:
@@ -27,11 +23,14 @@ def open_backend(location: str, *, shared: bool = False) -> Backend:
 
     Object-store URLs (``s3://bucket/prefix``, ``gs://``, ``az://``) need the optional
     ``obstore`` dependency (``pip install 'fsstore[s3]'``); see
-    :mod:`fsstore.backend.object_store` for credentials and options.
+    :mod:`fsstore.backend.object_store` for credentials and options. A URL that carries
+    credentials (user information, a fragment, a secret option) is refused first, with a
+    :class:`~fsstore.errors.StoreURLError`.
     """
     scheme, separator, rest = location.partition("://")
     if not separator:
         return LocalBackend(location, shared=shared)
+    check_url(location)  # before anything echoes the URL: it may carry a secret
     if scheme == "file":
         return LocalBackend(rest, shared=shared)
     if scheme in OBJECT_STORE_SCHEMES:

@@ -16,7 +16,8 @@ Credentials and endpoints come from the providers' usual environment variables
 (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``, ``AWS_ENDPOINT_URL``,
 ``GOOGLE_SERVICE_ACCOUNT``, ``AZURE_STORAGE_ACCOUNT_NAME``, ...) and from options given as
 URL query parameters (``s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=eu-west-1``)
-or to the constructor. Secrets are refused in the URL, which may be saved as a remote.
+or to the constructor. Secrets are refused in the URL, which may be saved as a remote
+(see :mod:`fsstore.backend.urls`).
 """
 
 from __future__ import annotations
@@ -31,13 +32,15 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from fsstore.backend.base import Backend, Entry
+from fsstore.backend.urls import split_url
 from fsstore.errors import (
     FsstoreError,
     MissingDependencyError,
     StorageError,
+    StoreUnreachableError,
     StoreURLError,
     UpdateConflictError,
 )
@@ -45,7 +48,7 @@ from fsstore.errors import (
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, ObjectStore, RetryConfig
 
-__all__ = ["SCHEMES", "STREAM_THRESHOLD", "ObjectStoreBackend", "split_url"]
+__all__ = ["DEFAULT_RETRY", "SCHEMES", "STREAM_THRESHOLD", "ObjectStoreBackend", "split_url"]
 
 log = logging.getLogger(__name__)
 
@@ -55,31 +58,20 @@ STREAM_THRESHOLD: Final = 64 << 20
 """Files above this size are uploaded in parts (bounded memory) rather than in one put."""
 TEMPORARY_PREFIX: Final = ".fsstore-tmp-"
 """Same prefix as the local backend's: keys being uploaded in parts, never content."""
+DEFAULT_RETRY: RetryConfig | None = None
+"""Retry configuration of backends opened without one (None: obstore's defaults, 10 retries
+with exponential back-off). Programs that prefer to fail fast can lower it."""
 
 _PART_SIZE: Final = 16 << 20
 _READ_BUFFER: Final = 1 << 20
 _MAX_UPDATE_ATTEMPTS: Final = 50
 _LIST_CHUNK: Final = 1000
-_SECRET_WORDS: Final = ("secret", "token", "password", "account_key", "access_key", "sas")
 _ENDPOINT_VARIABLES: Final = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT")
-
-
-def split_url(location: str) -> tuple[str, dict[str, str]]:
-    """A store URL without its query, and the query's options.
-
-    Raises :class:`~fsstore.errors.StoreURLError` for an option that looks like a secret.
-    """
-    parts = urlsplit(location)
-    options = dict(parse_qsl(parts.query, keep_blank_values=True))
-    for name in options:
-        if any(word in name.lower() for word in _SECRET_WORDS):
-            raise StoreURLError(
-                f"the store URL {parts.scheme}://{parts.netloc}{parts.path} carries the "
-                f"secret {name!r}; URLs are saved in store configs and shell histories, so "
-                "give credentials in environment variables (e.g. AWS_SECRET_ACCESS_KEY)"
-            )
-    base = f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
-    return base, options
+_CONNECTION_MARKERS: Final = ("error sending request", "kind: connect", "connecterror",
+                              "connection refused", "dns error", "kind: timeout",
+                              "operation timed out")
+"""How obstore (reqwest, hyper) words a failure to reach the service, in lower case."""
+_SERVICES: Final = {"s3": "Amazon S3", "s3a": "Amazon S3", "gs": "Google Cloud Storage"}
 
 
 class ObjectStoreBackend(Backend):
@@ -94,7 +86,10 @@ class ObjectStoreBackend(Backend):
         Client options (obstore's store configuration keys, such as ``endpoint`` or
         ``region``); they override the URL's query and the environment.
     retry
-        obstore's retry configuration (maximum retries, back-off, time-out).
+        obstore's retry configuration (maximum retries, back-off, time-out); default
+        :data:`DEFAULT_RETRY`. obstore retries 5xx answers, timeouts and failed connections
+        alike (it cannot single out connections), so an unreachable endpoint is reported
+        only once the retries are spent: a few seconds with obstore's defaults.
     """
 
     stream_threshold: int = STREAM_THRESHOLD
@@ -109,7 +104,9 @@ class ObjectStoreBackend(Backend):
         if not urlsplit(self.url).netloc:
             raise StoreURLError(f"{location!r} names no bucket; write {scheme}://BUCKET/PREFIX")
         config: dict[str, Any] = {**query, **(options or {})}
-        self._store = _open_store(self.url, scheme, config, retry)
+        self._endpoint = _endpoint_of(scheme, config)
+        self._store = _open_store(self.url, scheme, config,
+                                  DEFAULT_RETRY if retry is None else retry)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -118,8 +115,8 @@ class ObjectStoreBackend(Backend):
         path = _check_key(key)
         try:
             return bytes(obstore.get(self._store, path).bytes())
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{self.url}/{key} does not exist") from None
+        except FileNotFoundError as error:
+            raise self._not_found(error, key, "read") from None
         except _failures() as error:
             raise self._failure(error, key, "read") from None
 
@@ -128,8 +125,8 @@ class ObjectStoreBackend(Backend):
         path = _check_key(key)
         try:
             reader = obstore.open_reader(self._store, path, buffer_size=_READ_BUFFER)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{self.url}/{key} does not exist") from None
+        except FileNotFoundError as error:
+            raise self._not_found(error, key, "read") from None
         except _failures() as error:
             raise self._failure(error, key, "read") from None
         return io.BufferedReader(_ObjectReader(reader), buffer_size=_READ_BUFFER)
@@ -155,7 +152,9 @@ class ObjectStoreBackend(Backend):
                     if not temporary and key.rpartition("/")[2].startswith(TEMPORARY_PREFIX):
                         continue
                     yield Entry(key, int(meta["size"]), meta["last_modified"].timestamp())
-        except FileNotFoundError:
+        except FileNotFoundError as error:
+            if _bucket_missing(error):
+                raise self._failure(error, prefix or "", "list") from None
             return  # a listing of nothing, on providers that say so with a 404
         except _failures() as error:
             raise self._failure(error, prefix or "", "list") from None
@@ -248,7 +247,9 @@ class ObjectStoreBackend(Backend):
         try:
             result = obstore.get(self._store, path)
             data = bytes(result.bytes())
-        except FileNotFoundError:
+        except FileNotFoundError as error:
+            if _bucket_missing(error):
+                raise self._failure(error, key, "read") from None
             return None, None
         except _failures() as error:
             raise self._failure(error, key, "read") from None
@@ -288,16 +289,39 @@ class ObjectStoreBackend(Backend):
         exceptions = _obstore().exceptions
         where = f"{self.url}/{key}" if key else self.url
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        log.debug("%s of %s failed: %r", action, where, error)
         if isinstance(error, exceptions.PermissionDeniedError | exceptions.UnauthenticatedError):
             reason = ("access denied; check the credentials in the environment "
                       "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, GOOGLE_SERVICE_ACCOUNT, "
                       "AZURE_STORAGE_ACCOUNT_KEY) and the bucket's permissions")
-        elif "NoSuchBucket" in str(error) or "bucket does not exist" in str(error).lower():
+        elif _bucket_missing(error):
             reason = "the bucket does not exist; create it with your provider's tools"
+        elif _unreachable(error):
+            return self._unreachable_error(action, where)
         else:
             reason = f"{type(error).__name__}: {first_line[:300]}"
-        log.debug("%s of %s failed: %r", action, where, error)
         return StorageError(f"cannot {action} {where}: {reason}", where)
+
+    def _unreachable_error(self, action: str, where: str) -> StoreUnreachableError:
+        scheme = self.url.partition("://")[0]
+        if self._endpoint:
+            service = f"the endpoint {self._endpoint}"
+        else:
+            service = _SERVICES.get(scheme, "the storage service")
+        if scheme in ("s3", "s3a"):
+            check = ("check the endpoint (AWS_ENDPOINT_URL, or ?endpoint= in the URL) and "
+                     "the network")
+        else:
+            check = "check the network and the URL's endpoint options"
+        return StoreUnreachableError(
+            f"cannot {action} {where}: {service} could not be reached (no connection, "
+            f"after retries); {check}", where)
+
+    def _not_found(self, error: FileNotFoundError, key: str, action: str) -> Exception:
+        """A missing key, or (what S3 answers the same way) a missing bucket."""
+        if _bucket_missing(error):
+            return self._failure(error, key, action)
+        return FileNotFoundError(f"{self.url}/{key} does not exist")
 
     def __repr__(self) -> str:
         return f"ObjectStoreBackend({self.url!r})"
@@ -356,8 +380,7 @@ def _open_store(url: str, scheme: str, config: dict[str, Any],
                 retry: RetryConfig | None) -> ObjectStore:
     obstore = _obstore()
     client: ClientConfig = {}
-    endpoint = config.get("endpoint") or config.get("aws_endpoint") or next(
-        (os.environ[name] for name in _ENDPOINT_VARIABLES if os.environ.get(name)), "")
+    endpoint = _endpoint_of(scheme, config)
     if str(endpoint).startswith("http://"):
         client["allow_http"] = True
     if scheme in ("s3", "s3a") and not os.environ.get("AWS_COPY_IF_NOT_EXISTS"):
@@ -371,6 +394,25 @@ def _open_store(url: str, scheme: str, config: dict[str, Any],
         raise StoreURLError(f"cannot open {url}: {first_line}; check the URL and its "
                             "options (see the README's object-store section)") from None
     return store
+
+
+def _endpoint_of(scheme: str, config: dict[str, Any]) -> str:
+    """The endpoint an S3 URL's options or the environment give; empty for the default."""
+    if scheme not in ("s3", "s3a"):
+        return str(config.get("endpoint") or "")
+    return str(config.get("endpoint") or config.get("aws_endpoint") or next(
+        (os.environ[name] for name in _ENDPOINT_VARIABLES if os.environ.get(name)), ""))
+
+
+def _bucket_missing(error: Exception) -> bool:
+    text = str(error)
+    return "NoSuchBucket" in text or "bucket does not exist" in text.lower()
+
+
+def _unreachable(error: Exception) -> bool:
+    """Whether a request failed for want of a connection (after obstore's own retries)."""
+    text = str(error).lower()
+    return any(marker in text for marker in _CONNECTION_MARKERS)
 
 
 def _check_key(key: str) -> str:

@@ -52,7 +52,8 @@ EXIT_CODES: Final[tuple[tuple[int, str, tuple[type[BaseException], ...]], ...]] 
      (CorruptObjectError, IndexCorruptError, SyncError)),
     (6, "busy: the store lock or index stayed contended",
      (LockTimeoutError, IndexConflictError, UpdateConflictError)),
-    (7, "storage: the file system refused a read or write", (StorageError,)),
+    (7, "storage: the file system refused a read or write, or a bucket is out of reach",
+     (StorageError,)),
 )
 """Exit status by error type; any other fsstore error exits with 1, a usage error with 2."""
 

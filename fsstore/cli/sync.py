@@ -143,7 +143,8 @@ def push_command(remote_name: str, store_path: str | None, as_json: bool) -> Non
     """Copy to REMOTE every set and index entry it lacks (creating the store if needed).
 
     REMOTE is a remote's name, a URL or a folder. Objects are verified before they are
-    written; name conflicts are reported, and both sets kept.
+    written; conflicts (a set name, a dataset name or a slot moved in both stores) are
+    reported, and both sides kept in the history.
     """
     store = open_store(store_path)
     with TransferBars("push", not as_json) as bars:
@@ -210,15 +211,38 @@ def _describe(report: SyncReport, verb: str, remote_name: str) -> None:
 
 
 def _conflict_line(conflict: Conflict) -> str:
-    name = "/".join(str(part) for part in conflict.key)
+    """One line saying which pointer both stores moved, to where, and where it points now."""
 
-    def side(event: dict[str, Any]) -> str:
+    def who(event: dict[str, Any]) -> str:
         moment = datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
-        return f"{short(event['hash'])} ({event['user']}, {format_time(moment)})"
+        return f"({event['user']}, {format_time(moment)})"
 
-    return (f'conflict: "{name}" was moved in both stores: here to {side(conflict.here)}, '
-            f"there to {side(conflict.there)}; both sets are kept and \"{name}\" now points "
-            f"at {short(conflict.chosen['hash'])}, the later one. See `fsstore log {name}`")
+    if conflict.kind == "link":
+        dataset, slot = (str(part) for part in conflict.key)
+
+        def held(event: dict[str, Any]) -> str:
+            return short(event["hash"]) if event.get("linked") else "nothing (emptied)"
+
+        return (f'conflict: slot "{slot}" of dataset {short(dataset)} was re-annotated in '
+                f"both stores: here to {held(conflict.here)} {who(conflict.here)}, there to "
+                f"{held(conflict.there)} {who(conflict.there)}; both stay in the slot's "
+                f"history and it now holds {held(conflict.chosen)}, the later one. See "
+                f"`fsstore datasets {short(dataset)} --history`")
+    name = "/".join(str(part) for part in conflict.key)
+    if conflict.kind == "dataset":
+        return (f'conflict: dataset name "{name}" was given in both stores: here to dataset '
+                f"{short(conflict.here['dataset'])} {who(conflict.here)}, there to dataset "
+                f"{short(conflict.there['dataset'])} {who(conflict.there)}; both datasets are "
+                f'kept and "{name}" now names {short(conflict.chosen["dataset"])}, the later '
+                "one. See `fsstore datasets`")
+    if conflict.kind != "set":
+        return (f'conflict: {conflict.kind} "{name}" was moved in both stores; it now follows '
+                f"the move {who(conflict.chosen)}, the later one")
+    return (f'conflict: "{name}" was moved in both stores: here to '
+            f"{short(conflict.here['hash'])} {who(conflict.here)}, there to "
+            f"{short(conflict.there['hash'])} {who(conflict.there)}; both sets are kept and "
+            f"\"{name}\" now points at {short(conflict.chosen['hash'])}, the later one. See "
+            f"`fsstore log {name}`")
 
 
 def _size(size: int) -> str:

@@ -7,7 +7,10 @@ Under the store's write and compaction locks, ``gc`` removes:
   before it commits the event, so a young unreferenced object may be a save in progress;
 * temporary files older than the grace period;
 * index files a wider run also holds, and run folders an interrupted compaction left
-  without ``RUN.json`` (once older than the grace period).
+  without ``RUN.json`` (once older than the grace period);
+* member pack folders without ``PACK.json`` (a packer died, or a merge's inputs were
+  half deleted) and empty pack folders, once older than the grace period, under the member
+  index's lock too.
 
 It refuses to run on a damaged index (missing commit numbers, damaged commits or run
 files, events of unknown kinds): events lost there could be the only references to some
@@ -24,6 +27,7 @@ to three times, then the write fails and records nothing. Where the lock does no
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +41,8 @@ from fsstore.index.journal import commit_key
 from fsstore.index.runs import RUN_MANIFEST, RUNS_PREFIX, run_folder_range
 from fsstore.integrity.kinds import kind_of_key, referenced_digests
 from fsstore.integrity.verify import DEFAULT_GRACE, OBJECTS_PREFIX
+from fsstore.members import LOCK_KEY as MEMBERS_LOCK_KEY
+from fsstore.members import MEMBERS_PREFIX, PACK_MANIFEST, is_pack_folder
 from fsstore.quarantine import unrecovered_losses
 from fsstore.store import Store
 
@@ -72,7 +78,8 @@ def collect_garbage(store: Store, *, grace: float = DEFAULT_GRACE, dry_run: bool
     timeout = store.index.lock_timeout if lock_timeout is None else lock_timeout
     done = Collected(dry_run)
     now = time.time()
-    with backend.lock(LOCK_KEY, timeout), backend.lock(COMPACT_LOCK_KEY, timeout):
+    with (backend.lock(LOCK_KEY, timeout), backend.lock(COMPACT_LOCK_KEY, timeout),
+          backend.lock(MEMBERS_LOCK_KEY, timeout)):
         view = store.index.view()
         referenced = _referenced(store, view)
         garbage: list[tuple[Entry, str]] = []
@@ -93,8 +100,11 @@ def collect_garbage(store: Store, *, grace: float = DEFAULT_GRACE, dry_run: bool
             else:
                 done.kept_young += 1
         garbage += _index_garbage(store, view, now, grace)
+        unfinished, empty = _pack_garbage(store, now, grace)
+        garbage += unfinished
         for entry, why in garbage:
             done.removed.append((entry.key, entry.size, why))
+        done.removed += [(f"{folder}/", 0, "empty member pack folder") for folder in empty]
         if not dry_run:
             # RUN.json first (as delete_run does), so readers stop choosing a run at once.
             garbage.sort(key=lambda item: item[0].key.rpartition("/")[2] != RUN_MANIFEST)
@@ -104,6 +114,8 @@ def collect_garbage(store: Store, *, grace: float = DEFAULT_GRACE, dry_run: bool
             # between making one and creating its file there, and the write lock does not
             # cover that step. Run folders are made under the compaction lock gc holds.
             backend.prune(RUNS_PREFIX)
+            for folder in {entry.key.rpartition("/")[0] for entry, _ in unfinished} | empty:
+                backend.prune(folder)
     log.info("gc %s %d files (%d bytes)", "would remove" if dry_run else "removed",
              len(done.removed), done.bytes)
     return done
@@ -155,3 +167,38 @@ def _index_garbage(store: Store, view: View, now: float,
             garbage += [(entry, "unfinished run left by an interrupted compaction")
                         for entry in entries]
     return garbage
+
+
+def _pack_garbage(store: Store, now: float, grace: float
+                  ) -> tuple[list[tuple[Entry, str]], set[str]]:
+    """Files of member pack folders without ``PACK.json``, and empty pack folders (keys),
+    all older than the grace period. The member index is derived: nothing here is needed."""
+    backend = store.backend
+    folders: dict[str, list[Entry]] = {
+        f"{MEMBERS_PREFIX}/{name}": [] for name in backend.folders(MEMBERS_PREFIX)
+        if is_pack_folder(name)}
+    for entry in backend.list(MEMBERS_PREFIX, temporary=True):
+        folder = entry.key.rpartition("/")[0]
+        if folder.rpartition("/")[0] == MEMBERS_PREFIX and is_pack_folder(
+                folder.rpartition("/")[2]):
+            folders.setdefault(folder, []).append(entry)
+    unfinished: list[tuple[Entry, str]] = []
+    empty: set[str] = set()
+    for folder, entries in folders.items():
+        if any(entry.key.rpartition("/")[2] == PACK_MANIFEST for entry in entries):
+            continue
+        if entries and all(now - entry.mtime > grace for entry in entries):
+            unfinished += [(entry, "unfinished member pack (no PACK.json)")
+                           for entry in entries]
+        elif not entries and now - _folder_mtime(store, folder, now) > grace:
+            empty.add(folder)
+    return unfinished, empty
+
+
+def _folder_mtime(store: Store, folder: str, now: float) -> float:
+    # Only folders of the file system can be empty; one removed meanwhile counts as young.
+    path = store.backend.local_path(folder)
+    try:
+        return os.stat(path).st_mtime if path is not None else now
+    except OSError:
+        return now

@@ -22,7 +22,7 @@ from typing import Any
 from fsstore.backend import is_url
 from fsstore.errors import StoreExistsError, StoreNotFoundError, StoreURLError, SyncError
 from fsstore.store import STORE_FILE, Store
-from fsstore.sync.history import MergeResult, merge_history
+from fsstore.sync.history import POINTERS, Conflict, MergeResult, merge_history
 from fsstore.sync.objects import Progress, TransferPlan, TransferResult, plan_transfer, transfer
 from fsstore.sync.remotes import add_remote, remote_url
 
@@ -142,9 +142,13 @@ def clone(remote: str, path: str | os.PathLike[str],
     return store, report
 
 
-def _conflict_dict(conflict: Any) -> dict[str, Any]:
+def _conflict_dict(conflict: Conflict) -> dict[str, Any]:
+    # Each side: where it moved the pointer (a set's or a slot's hash, a name's dataset),
+    # then who moved it, when, and in which store.
+    target = POINTERS[conflict.kind].target
+
     def side(event: dict[str, Any]) -> dict[str, Any]:
-        return {key: event.get(key) for key in ("hash", "user", "time", "origin")}
+        return {key: event.get(key) for key in (*target, "user", "time", "origin")}
 
     return {"kind": conflict.kind, "key": list(conflict.key), "here": side(conflict.here),
             "there": side(conflict.there), "chosen": side(conflict.chosen)}

@@ -12,10 +12,12 @@ Events are merged whatever their kind: sync reads every kind in
 * :data:`REFERENCES`: which objects an event points at. An origin commit whose events
   point at objects the destination does not hold (their copy was refused) is held back,
   so the index never points at nothing; the next sync retries it.
-* :data:`POINTERS`: which columns make a movable pointer (a set's ``name``) and what it
-  points at (``hash``). When both stores moved the same pointer independently (neither
-  side had seen the other's last move), the merge reports a conflict and settles it with a
-  *merge event*, the same in every store: see :func:`resolution`.
+* :data:`POINTERS`: which columns make a movable pointer and what it points at: a set's
+  ``name`` (to its ``hash``), a dataset's ``name`` (to its digest) and a dataset's slot
+  (``dataset``, ``slot``: to a set ``hash``, ``linked`` or not). When both stores moved the
+  same pointer independently (neither side had seen the other's last move), the merge
+  reports a conflict and settles it with a *merge commit*, the same in every store: see
+  :func:`settlement`.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ __all__ = [
     "merge_history",
     "read_events",
     "resolution",
+    "settlement",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,10 +78,24 @@ class Pointer:
 
     key: tuple[str, ...]
     target: tuple[str, ...]
+    switch: str | None = None
+    """A boolean target column saying whether the pointer holds its target at all (a link's
+    ``linked``): every event with it false means "empty", whatever else it names. A merge
+    commit that moves such a pointer away from a held target first releases it (a copy of
+    the displaced event with this column false), so that the events of any one target
+    still tell on their own whether the pointer holds it."""
+    clear: tuple[str, ...] = ()
+    """Columns a merge commit leaves null in its copy: facts of the copied event that are
+    not about the pointer (a dataset's ``path``), so that the copy repeats nothing else."""
 
 
-POINTERS: Final[dict[str, Pointer]] = {"set": Pointer(key=("name",), target=("hash",))}
+POINTERS: Final[dict[str, Pointer]] = {
+    "set": Pointer(key=("name",), target=("hash",)),
+    "dataset": Pointer(key=("name",), target=("dataset",), clear=("path",)),
+    "link": Pointer(key=("dataset", "slot"), target=("hash", "linked"), switch="linked"),
+}
 """Movable pointers by event kind; an event whose key columns are all null moves none."""
+_PLAIN: Final = Pointer(key=(), target=())
 
 REFERENCES: Final[dict[str, Callable[[Event], list[str]]]] = {
     "set": lambda event: [manifest_key(event["hash"])],
@@ -139,20 +156,74 @@ def read_events(index: Index) -> list[Event]:
 
 
 def resolution(here: Event, there: Event) -> Event:
-    """The event that settles a conflict between two pointer moves, as a pure function.
+    """The move that settles a conflict between two pointer moves, as a pure function.
 
-    Both stores compute the same event from the same pair, whichever is "here", so it has
-    the same identity everywhere and syncing it again copies nothing. It repeats the move
-    recorded later by wall-clock time (ties: the greater identity); the clock only breaks
-    a tie that the sequence numbers cannot, as neither move saw the other. Its origin is
-    ``merge:`` and 32 hex digits of the BLAKE3 of the two identities, its ``oseq`` is 1.
+    It repeats the move recorded later by wall-clock time (ties: the greater identity); the
+    clock only breaks a tie that the sequence numbers cannot, as neither move saw the other.
+    Its origin is ``merge:`` and 32 hex digits of the BLAKE3 of the two identities, its
+    ``oseq`` is 1, its ``pos`` 0. :func:`settlement` gives the whole merge commit.
     """
-    first, second = sorted((here, there), key=event_id)
-    digest = blake3(json.dumps([event_id(first), event_id(second)]).encode()).hexdigest()
-    chosen = max((here, there), key=lambda event: (event["time"], event_id(event)))
-    settled = {key: value for key, value in chosen.items() if key not in ("seq", "pos")}
-    settled.update(origin=MERGE_ORIGIN_PREFIX + digest[:32], oseq=1, pos=0)
-    return settled
+    kept, _ = _kept_and_displaced(here, there)
+    origin = _merge_origin([event_id(event) for event in sorted((here, there), key=event_id)])
+    return _copy(kept, origin, 0)
+
+
+def settlement(here: Event, there: Event) -> list[Event]:
+    """The merge commit that settles a conflict between two moves of one pointer.
+
+    Both stores compute the same commit from the same pair, whichever is "here", so it has
+    the same identity everywhere and syncing it again copies nothing. It ends with
+    :func:`resolution`'s move; for a pointer with a :attr:`Pointer.switch`, the displaced
+    target, if held, is released first.
+    """
+    _, displaced = _kept_and_displaced(here, there)
+    return _commit_of_copies(displaced, resolution(here, there))
+
+
+def _kept_and_displaced(here: Event, there: Event) -> tuple[Event, Event]:
+    if (here["time"], event_id(here)) > (there["time"], event_id(there)):
+        return here, there
+    return there, here
+
+
+def _restoration(stale: Event, ours: Event) -> list[Event]:
+    """The merge commit that puts a pointer back at ``ours`` after ``stale`` merged behind it."""
+    origin = _merge_origin(["restore", event_id(stale), event_id(ours)])
+    return _commit_of_copies(stale, _copy(ours, origin, 0))
+
+
+def _commit_of_copies(displaced: Event, chosen: Event) -> list[Event]:
+    """``chosen`` (a copy of the move kept), preceded by the release of ``displaced``.
+
+    Only for a pointer with a switch column, when ``displaced`` holds a target other than
+    the chosen one: its copy with the switch false goes first, in the same commit.
+    """
+    spec = POINTERS.get(str(chosen.get("kind")), _PLAIN)
+    if spec.switch is None or _target(displaced, spec) in (None, _target(chosen, spec)):
+        return [chosen]
+    release = _copy(displaced, str(chosen["origin"]), 0)
+    release[spec.switch] = False
+    return [release, {**chosen, "pos": 1}]
+
+
+def _copy(event: Event, origin: str, pos: int) -> Event:
+    spec = POINTERS.get(str(event.get("kind")), _PLAIN)
+    copied = {key: value for key, value in event.items() if key not in ("seq", "pos")}
+    copied.update(dict.fromkeys(spec.clear))
+    copied.update(origin=origin, oseq=1, pos=pos)
+    return copied
+
+
+def _merge_origin(parts: list[Any]) -> str:
+    digest = blake3(json.dumps(parts).encode()).hexdigest()
+    return MERGE_ORIGIN_PREFIX + digest[:32]
+
+
+def _target(event: Event, spec: Pointer) -> tuple[Any, ...] | None:
+    """Where an event moves its pointer; None for "empty" (its switch column false)."""
+    if spec.switch is not None and not event.get(spec.switch):
+        return None
+    return _values(event, spec.target)
 
 
 @dataclass
@@ -205,7 +276,7 @@ def merge_history(source: Index, destination: Index,
             log.info("not merging commit %s of %s: %s", origin_commit[1], origin_commit[0],
                      reason)
     settling = _settle_conflicts(theirs, ours, incoming, result)
-    _append(destination, incoming + [[event] for event in settling], result)
+    _append(destination, incoming + settling, result)
     return result
 
 
@@ -284,8 +355,8 @@ def _reason_to_hold(events: list[Event], partial: bool,
 
 
 def _settle_conflicts(theirs: _Snapshot, ours: _Snapshot, incoming: list[list[Event]],
-                      result: MergeResult) -> list[Event]:
-    """Find pointers moved on both sides, record them, and return the settling events."""
+                      result: MergeResult) -> list[list[Event]]:
+    """Find pointers moved on both sides, record them, and return the merge commits."""
     merged = [event for events in incoming for event in events]
     merged_ids = {event_id(event) for event in merged}
     there = _last_moves(_moves_of(theirs, merged))
@@ -293,49 +364,43 @@ def _settle_conflicts(theirs: _Snapshot, ours: _Snapshot, incoming: list[list[Ev
     pairs = [(pointer, here[pointer], their_last) for pointer, their_last in there.items()
              if pointer in here and event_id(their_last) in merged_ids]
     seen_by_them = theirs.has([event_id(our_last) for _, our_last, _ in pairs])
-    settling: list[Event] = []
+    settling: list[list[Event]] = []
     for (pointer, our_last, their_last), fast_forward in zip(pairs, seen_by_them,
                                                               strict=True):
         spec = POINTERS[pointer[0]]
-        if fast_forward or _values(our_last, spec.target) == _values(their_last, spec.target):
+        if fast_forward or _target(our_last, spec) == _target(their_last, spec):
             continue  # they saw our last move and moved on, or both moved it to one place
-        settled = resolution(our_last, their_last)
-        chosen = our_last if _values(settled, spec.target) == _values(
-            our_last, spec.target) else their_last
+        commit = settlement(our_last, their_last)
+        chosen = our_last if _target(commit[-1], spec) == _target(our_last, spec) \
+            else their_last
         result.conflicts.append(Conflict(pointer[0], pointer[1], our_last, their_last, chosen))
-        settling.append(settled)
+        settling.append(commit)
     settling += _restore_pointers(there, here, _last_moves(merged), merged_ids)
-    known = [a or b for a, b in zip(ours.has([event_id(event) for event in settling]),
-                                    theirs.has([event_id(event) for event in settling]),
-                                    strict=True)]
-    return [event for event, held in zip(settling, known, strict=True) if not held]
+    firsts = [event_id(commit[0]) for commit in settling]
+    known = [a or b for a, b in zip(ours.has(firsts), theirs.has(firsts), strict=True)]
+    return [commit for commit, held in zip(settling, known, strict=True) if not held]
 
 
 def _restore_pointers(there: dict[tuple[str, tuple[Any, ...]], Event],
                       here: dict[tuple[str, tuple[Any, ...]], Event],
                       merged_last: dict[tuple[str, tuple[Any, ...]], Event],
-                      merged_ids: set[EventId]) -> list[Event]:
+                      merged_ids: set[EventId]) -> list[list[Event]]:
     """Moves that put pointers back where they were, after older moves merged behind them.
 
     When the source's last move of a pointer is one this store already has, every move
     merged for it is older (the source moved on from it), so the pointer must stay where
     this store had it. The merged moves are appended after, so a copy of this store's last
     move follows them. Its identity comes from the two moves alone (origin ``merge:``), so
-    every store that merges the same stale move computes the same event.
+    every store that merges the same stale move computes the same commit.
     """
     restoring = []
     for pointer, stale in merged_last.items():
         spec = POINTERS[pointer[0]]
         their_last, our_last = there.get(pointer), here.get(pointer)
         if (their_last is None or our_last is None or event_id(their_last) in merged_ids
-                or _values(stale, spec.target) == _values(our_last, spec.target)):
+                or _target(stale, spec) == _target(our_last, spec)):
             continue
-        digest = blake3(json.dumps(["restore", event_id(stale),
-                                    event_id(our_last)]).encode()).hexdigest()
-        restored = {key: value for key, value in our_last.items()
-                    if key not in ("seq", "pos")}
-        restored.update(origin=MERGE_ORIGIN_PREFIX + digest[:32], oseq=1, pos=0)
-        restoring.append(restored)
+        restoring.append(_restoration(stale, our_last))
     return restoring
 
 

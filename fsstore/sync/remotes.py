@@ -8,6 +8,7 @@ on object stores), so two people adding remotes at once both keep theirs.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any, Final
@@ -15,6 +16,7 @@ from typing import Any, Final
 from fsstore.backend import is_url, open_backend
 from fsstore.errors import (
     InvalidNameError,
+    MissingDependencyError,
     ReferenceNotFoundError,
     StoreNotFoundError,
     StoreURLError,
@@ -24,6 +26,8 @@ from fsstore.store import STORE_FILE, Store
 __all__ = ["REMOTES_FIELD", "add_remote", "remote_url", "remotes", "remove_remote"]
 
 REMOTES_FIELD: Final = "remotes"
+log = logging.getLogger(__name__)
+
 _NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -89,9 +93,17 @@ def remote_url(store: Store | None, remote: str) -> str:
 
 
 def normalise_location(location: str) -> str:
-    """A folder path made absolute; a URL checked (no secrets, a known scheme) and kept."""
+    """A folder path made absolute; a URL checked (no secrets, a known scheme) and kept.
+
+    A URL's options are checked by opening it, which needs obstore for object stores;
+    without obstore the URL is kept unchecked in that respect (the secrets, the scheme and
+    the bucket are checked all the same), and using it later says what to install.
+    """
     if is_url(location):
-        open_backend(location)  # raises a clear error for a bad scheme, secret or option
+        try:
+            open_backend(location)  # raises a clear error for a bad scheme, secret or option
+        except MissingDependencyError:
+            log.debug("obstore is missing: the options of %s are not checked", location)
         return location.rstrip("/")
     return str(Path(location).expanduser().absolute())
 
