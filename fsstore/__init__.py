@@ -4,6 +4,8 @@ Each feature set is an immutable Parquet manifest at a path derived from the BLA
 its canonical content; an index maps names, registries and datasets to hashes.
 """
 
+from importlib import metadata as _metadata
+
 from fsstore.algebra import SetDiff, diff, difference, intersection, union
 from fsstore.canonical import ENCODING, CanonicalSet, digest, encode
 from fsstore.errors import (
@@ -45,11 +47,22 @@ from fsstore.errors import (
 )
 from fsstore.featureset import Feature, FeatureSet, InputReport, Provenance
 from fsstore.links import LinkOutcome, SlotChange
-from fsstore.registry import Inspection, Mapping, Registry, Standardized, Suggestion
+from fsstore.registry import (
+    Inspection,
+    Mapping,
+    RegisterOutcome,
+    Registry,
+    RegistryInfo,
+    Standardized,
+    Suggestion,
+)
 from fsstore.store import SaveOutcome, Store, default_store
 from fsstore.validation import inspect, map_values, standardize
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("fsstore")
+except _metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree only
+    __version__ = "0+unknown"
 
 __all__ = [
     "ENCODING",
@@ -84,7 +97,9 @@ __all__ = [
     "OutputExistsError",
     "Provenance",
     "ReferenceNotFoundError",
+    "RegisterOutcome",
     "Registry",
+    "RegistryInfo",
     "RegistryNotFoundError",
     "RegistryVersionConflictError",
     "SaveOutcome",
