@@ -40,7 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fsstore.dtypes import dtype_of_pandas_dtype
+from fsstore.dtypes import dtype_of_pandas_dtype, dtype_of_series
 from fsstore.errors import DuplicateColumnError, UnsupportedFileError
 from fsstore.featureset import Feature
 
@@ -48,9 +48,11 @@ __all__ = [
     "FORMATS",
     "MISSING",
     "Column",
+    "Header",
     "detect_format",
     "read_column",
     "read_head",
+    "read_header",
     "read_header_features",
     "read_table",
     "read_values",
@@ -203,9 +205,30 @@ def read_table(path: str, *, fmt: str | None = None, header: bool = True) -> Any
 
 
 def read_header_features(path: str, *, fmt: str | None = None) -> list[Feature]:
-    """The columns of a table as Features, with dtypes inferred from the data."""
-    from fsstore.featureset import FeatureSet
+    """The columns of a table as Features, with dtypes inferred from the data.
 
+    Only infers: nothing is validated against a registry, so the caller applies its own
+    options (strict or lenient, which store) afterwards. See :func:`read_header`.
+    """
+    return read_header(path, fmt=fmt).features
+
+
+@dataclass(frozen=True)
+class Header:
+    """The columns of a table as Features, in table order, and which of them are empty."""
+
+    features: list[Feature]
+    empty: tuple[str, ...] = ()
+    """Columns of a csv or tsv table without a single value (see :func:`read_header`)."""
+
+
+def read_header(path: str, *, fmt: str | None = None) -> Header:
+    """The columns of a table as Features, with dtypes inferred from the data, unvalidated.
+
+    A Parquet table gives the dtypes of its schema (without the row index pandas stores).
+    A csv or tsv table is read with pandas, which guesses each column's dtype from its
+    values; a column with no values at all is recorded as ``float`` (see ``empty``).
+    """
     data = _read_bytes(path)
     fmt = _resolve_format(path, fmt, data)
     if fmt in ("list", "10x"):
@@ -216,7 +239,8 @@ def read_header_features(path: str, *, fmt: str | None = None) -> list[Feature]:
     if fmt == "parquet":
         schema = _parquet(data, path, schema_only=True)
         names = _data_columns(schema)
-        return [Feature(name, _dtype_of_arrow_field(schema.field(name))) for name in names]
+        return Header([Feature(name, _dtype_of_arrow_field(schema.field(name)))
+                       for name in names])
     text = _decode(data, path)
     separator = "," if fmt == "csv" else "\t"
     names = _checked_header(_first_row(text, separator), path)
@@ -226,7 +250,8 @@ def read_header_features(path: str, *, fmt: str | None = None) -> list[Feature]:
                             skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
         raise UnsupportedFileError(f"cannot read {path} as {fmt}: {_first_line(error)}") from None
-    return FeatureSet.from_df(frame).features
+    return Header([Feature(name, dtype_of_series(frame.iloc[:, position], name))
+                   for position, name in enumerate(names)])
 
 
 # -- formats ------------------------------------------------------------------------------

@@ -1,0 +1,85 @@
+"""The command line reading real and awkward input: the options a user gives must apply."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def fsstore(*args: str, cwd: Path, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a subprocess from ``cwd``, without FSSTORE_DIR, as a user would."""
+    environment = {key: value for key, value in os.environ.items() if key != "FSSTORE_DIR"}
+    return subprocess.run([sys.executable, "-m", "fsstore", *args], input=stdin.decode(),
+                          capture_output=True, text=True, timeout=120, cwd=cwd,
+                          env=environment)
+
+
+# -- --header reads the columns; the command's own options then validate them ------------
+
+@pytest.fixture
+def two_stores(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A folder holding a store whose Feature registry knows x and y, another store given
+    by --store that knows a and b, and a table of columns x and a."""
+    here = tmp_path / "work"
+    here.mkdir()
+    assert fsstore("init", cwd=here).returncode == 0
+    (here / "xy.csv").write_text("x,y\n1,2\n")
+    assert fsstore("registry", "add", "xy.csv", "--features", cwd=here).returncode == 0
+    other = tmp_path / "other"
+    assert fsstore("init", str(other), cwd=here).returncode == 0
+    (here / "ab.csv").write_text("a,b\n1,2\n")
+    assert fsstore("registry", "add", "ab.csv", "--features", "--store", str(other),
+                   cwd=here).returncode == 0
+    (here / "table.csv").write_text("x,a\n1,q\n")
+    return here, here / "table.csv", other
+
+
+def test_header_lenient_drops_unregistered_columns_instead_of_failing(
+        two_stores: tuple[Path, Path, Path]) -> None:
+    here, table, _ = two_stores
+    done = fsstore("add", str(table), "--header", "--lenient", "--json", cwd=here)
+    assert done.returncode == 0, done.stderr
+    added = json.loads(done.stdout)
+    assert added["n"] == 1
+    assert added["input"]["invalid_dropped"] == ["a"]
+
+
+def test_header_no_validate_stores_every_column(two_stores: tuple[Path, Path, Path]) -> None:
+    here, table, _ = two_stores
+    done = fsstore("add", str(table), "--header", "--no-validate", "--json", cwd=here)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["n"] == 2
+
+
+def test_header_is_validated_against_the_store_given_not_the_one_here(
+        two_stores: tuple[Path, Path, Path]) -> None:
+    here, _, other = two_stores
+    done = fsstore("add", "ab.csv", "--header", "--store", str(other), "--json", cwd=here)
+    assert done.returncode == 0, done.stderr
+    added = json.loads(done.stdout)
+    assert added["n"] == 2
+    assert added["input"]["validated_against"].startswith("Feature v1")
+    refused = fsstore("add", "ab.csv", "--header", cwd=here)
+    assert refused.returncode == 4
+    assert "not in Feature.name of Feature v1" in refused.stderr
+
+
+def test_validate_header_prints_its_summary(two_stores: tuple[Path, Path, Path]) -> None:
+    here, table, _ = two_stores
+    done = fsstore("validate", str(table), "--header", "--field", "Feature.name", cwd=here)
+    assert done.returncode == 4
+    assert "2 values (2 distinct): 1 validated, 1 not validated" in done.stdout
+    assert "error" not in done.stderr
+
+
+def test_a_second_feature_fill_adds_new_columns(two_stores: tuple[Path, Path, Path]) -> None:
+    here, table, _ = two_stores
+    done = fsstore("registry", "add", str(table), "--features", "--json", cwd=here)
+    assert done.returncode == 0, done.stderr
+    filled = json.loads(done.stdout)
+    assert (filled["version"], filled["n"]) == ("v2", 3)
