@@ -208,9 +208,16 @@ def read_header_features(path: str, *, fmt: str | None = None) -> list[Feature]:
     """The columns of a table as Features, with dtypes inferred from the data.
 
     Only infers: nothing is validated against a registry, so the caller applies its own
-    options (strict or lenient, which store) afterwards. See :func:`read_header`.
+    options (strict or lenient, which store) afterwards. A column without any value is
+    recorded as pandas reads it (``float``) and logged as a warning; :func:`read_header`
+    reports such columns to the caller instead.
     """
-    return read_header(path, fmt=fmt).features
+    header = read_header(path, fmt=fmt)
+    dtypes = {feature.name: feature.dtype for feature in header.features}
+    for name in header.empty:
+        log.warning("column %r of %s holds no values; its dtype is recorded as %s, which is "
+                    "what pandas reads for an empty column", name, path, dtypes[name])
+    return header.features
 
 
 @dataclass(frozen=True)
@@ -227,7 +234,8 @@ def read_header(path: str, *, fmt: str | None = None) -> Header:
 
     A Parquet table gives the dtypes of its schema (without the row index pandas stores).
     A csv or tsv table is read with pandas, which guesses each column's dtype from its
-    values; a column with no values at all is recorded as ``float`` (see ``empty``).
+    values; a column with no values at all is recorded as ``float`` and listed in
+    ``empty``, for the caller to tell (nothing is logged).
     """
     data = _read_bytes(path)
     fmt = _resolve_format(path, fmt, data)
@@ -250,8 +258,16 @@ def read_header(path: str, *, fmt: str | None = None) -> Header:
                             skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
         raise UnsupportedFileError(f"cannot read {path} as {fmt}: {_first_line(error)}") from None
-    return Header([Feature(name, dtype_of_series(frame.iloc[:, position], name))
-                   for position, name in enumerate(names)])
+    features = [Feature(name, dtype_of_series(frame.iloc[:, position], name))
+                for position, name in enumerate(names)]
+    # A column without a single value has no dtype of its own; pandas reads it as float.
+    # Refusing it would make real tables unlinkable (carData's MplsStops has an empty
+    # citationIssued column), so its dtype is recorded as read, and said out loud.
+    # Shortcoming: the same table with values in that column records another dtype, and
+    # so another hash.
+    empty = tuple(feature.name for position, feature in enumerate(features)
+                  if len(frame) and frame.iloc[:, position].isna().all())
+    return Header(features, empty)
 
 
 # -- formats ------------------------------------------------------------------------------

@@ -83,3 +83,16 @@ def test_a_second_feature_fill_adds_new_columns(two_stores: tuple[Path, Path, Pa
     assert done.returncode == 0, done.stderr
     filled = json.loads(done.stdout)
     assert (filled["version"], filled["n"]) == ("v2", 3)
+
+
+# -- empty columns ------------------------------------------------------------------------
+
+def test_add_header_says_when_a_column_is_empty(tmp_path: Path) -> None:
+    assert fsstore("init", cwd=tmp_path).returncode == 0
+    done = fsstore("add", "-", "--format", "csv", "--header", "--json", cwd=tmp_path,
+                   stdin=b"a,b\n1,\n2,\n")
+    assert done.returncode == 0, done.stderr
+    assert ("note: column 'b' of - holds no values; recorded as float, what pandas reads "
+            "for an empty column") in done.stderr
+    shown = fsstore("show", json.loads(done.stdout)["hash"][:8], cwd=tmp_path)
+    assert shown.stdout.endswith("members:\na\tint\nb\tfloat\n")

