@@ -17,9 +17,10 @@ row (as lists exported from HDF5 files do) is a ``tsv`` table; a "list" whose li
 hold the same number of tabs is a ``tsv`` table. Compressed input (gzip, bzip2, xz, zstd)
 is recognised by its first bytes, whatever its name, also on standard input (``-``).
 
-Text cells are read as text and normalised the same way in every format: surrounding white
-space is removed, and an empty cell or one of :data:`MISSING` is a missing value. Blank
-lines at the end of a file are not values; blank lines before the end are missing values.
+Text cells are read as text and normalised the same way in every format:
+surrounding white space (:data:`fsstore.canonical.WHITE_SPACE`) is removed, and an empty
+cell or one of :data:`MISSING` is a missing value. Blank lines at the end of a file are not
+values; blank lines before the end are missing values.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fsstore.canonical import strip_white_space
 from fsstore.dtypes import dtype_of_pandas_dtype, dtype_of_series
 from fsstore.errors import DuplicateColumnError, UnsupportedFileError
 from fsstore.featureset import Feature
@@ -118,9 +120,9 @@ def sniff_format(path: str, head: bytes) -> str:
     if guessed == "parquet":
         return guessed
     text = _decode(head, path, partial=True)
-    lines = [line for line in text.splitlines()[:_SNIFF_LINES] if line.strip()]
+    lines = [line for line in text.splitlines()[:_SNIFF_LINES] if strip_white_space(line)]
     first = lines[0].split("\t") if lines else []
-    if len(first) >= 3 and first[2].strip() in _TENX_TYPES:
+    if len(first) >= 3 and strip_white_space(first[2]) in _TENX_TYPES:
         if guessed != "10x":
             log.info("%s holds 10x feature rows (id, name, type); reading it as 10x", path)
         return "10x"
@@ -283,7 +285,8 @@ def _resolve_format(path: str, fmt: str | None, data: bytes) -> str:
 
 def _looks_like_legacy_10x(first: list[str]) -> bool:
     """Cell Ranger 2 ``genes.tsv``: two columns (id, name), no header."""
-    return len(first) == 2 and not any(cell.strip().lower() in _HEADER_WORDS for cell in first)
+    return len(first) == 2 and not any(strip_white_space(cell).lower() in _HEADER_WORDS
+                                       for cell in first)
 
 
 def _tab_separated(lines: list[str]) -> bool:
@@ -294,7 +297,7 @@ def _tab_separated(lines: list[str]) -> bool:
 
 def _rows_of_feature_type(rows: list[list[str]], path: str,
                           feature_type: str | None) -> list[list[str]]:
-    types = [row[2].strip() if len(row) > 2 else "" for row in rows]
+    types = [strip_white_space(row[2]) if len(row) > 2 else "" for row in rows]
     counts: dict[str, int] = {}
     for kind in types:
         counts[kind] = counts.get(kind, 0) + 1
@@ -342,7 +345,7 @@ def _first_row(text: str, separator: str) -> list[str]:
 
 
 def _checked_header(row: list[str], path: str) -> list[str]:
-    names = [name.strip() for name in row]
+    names = [strip_white_space(name) for name in row]
     if not names or names == [""]:
         raise UnsupportedFileError(f"{path} is empty or its header row is blank")
     unnamed = [str(position + 1) for position, name in enumerate(names) if not name]
@@ -363,7 +366,7 @@ def _checked_header(row: list[str], path: str) -> list[str]:
 
 def _without_trailing_blanks(rows: list[Any]) -> list[Any]:
     end = len(rows)
-    while end and not "".join(rows[end - 1]).strip():
+    while end and not strip_white_space("".join(rows[end - 1])):
         end -= 1
     return rows[:end]
 
@@ -371,7 +374,7 @@ def _without_trailing_blanks(rows: list[Any]) -> list[Any]:
 def _cell(value: Any) -> Any:
     if value is None:
         return None
-    text = str(value).strip()
+    text = strip_white_space(str(value))
     return None if not text or text in MISSING else text
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from fsstore import FeatureSet
+
 
 def fsstore(*args: str, cwd: Path, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
     """Run the CLI in a subprocess from ``cwd``, without FSSTORE_DIR, as a user would."""
@@ -96,3 +98,16 @@ def test_add_header_says_when_a_column_is_empty(tmp_path: Path) -> None:
             "for an empty column") in done.stderr
     shown = fsstore("show", json.loads(done.stdout)["hash"][:8], cwd=tmp_path)
     assert shown.stdout.endswith("members:\na\tint\nb\tfloat\n")
+
+
+# -- lines, and the white space around members --------------------------------------------
+
+def test_a_file_and_python_agree_on_members_given_with_white_space(tmp_path: Path) -> None:
+    assert fsstore("init", cwd=tmp_path).returncode == 0
+    (tmp_path / "genes.txt").write_text(" A\nB \n")
+    done = fsstore("add", "genes.txt", "--field", "X.y", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    from_file = json.loads(done.stdout)["hash"]
+    assert from_file == FeatureSet.from_values(["A", "B"], field="X.y", validate=False).hash
+    lenient = FeatureSet.from_values([" A", "B "], field="X.y", strict=False, validate=False)
+    assert lenient.hash == from_file

@@ -212,3 +212,4 @@ def test_read_header_reports_empty_columns_without_logging(
     assert [(f.name, f.dtype) for f in header.features] == [("a", "int"), ("b", "float")]
     assert header.empty == ("b",)
     assert not caplog.records
+

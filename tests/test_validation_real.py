@@ -212,7 +212,8 @@ def test_empty_cells_and_placeholders_are_reported(gencode: Store) -> None:
     human = [row[0] for row in rows(HUMAN2MOUSE)]
     empty = sum(1 for value in human if not value.strip())
     assert empty
-    with pytest.raises(InvalidMemberError, match=f"{empty} of {len(human)} values are missing"):
+    with pytest.raises(InvalidMemberError,
+                       match=f"{empty:,} of {len(human):,} values are missing"):
         FeatureSet.from_values(human, field="Gene.symbol", store=gencode,
                                version="gencode-v48")
     kept = FeatureSet.from_values(human, field="Gene.symbol", store=gencode,

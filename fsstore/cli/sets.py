@@ -166,7 +166,8 @@ def _report_add(store: Store, outcome: SaveOutcome, as_json: bool,
                                  "invalid_dropped": list(report.dropped),
                                  "multiple_records": list(report.multiple),
                                  "standardized": [list(pair) for pair in report.standardized],
-                                 "validated_against": report.validated_against}
+                                 "validated_against": report.validated_against,
+                                 "stripped": list(report.stripped)}
         emit_json(document)
         return
     for line in describe_report(store, report, feature_set.itype, validated):

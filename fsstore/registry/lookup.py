@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
-from fsstore.canonical import nfc, parse_itype
+from fsstore.canonical import nfc, parse_itype, strip_white_space
 from fsstore.errors import InvalidItypeError, InvalidMemberError, preview
 from fsstore.featureset import _as_text, _is_missing
 from fsstore.registry.inspection import Inspection, Mapping, Standardized, Suggestion
@@ -240,7 +240,7 @@ class Registry:
             synonyms = {}
 
         def suggest(value: str) -> Suggestion | None:
-            stripped = value.strip()
+            stripped = strip_white_space(value)
             if stripped != value and stripped in known:
                 return Suggestion(value, "whitespace", (stripped,))
             # Shortcoming: case is only forgiven within this field; 'cd8a' given for an
