@@ -17,7 +17,8 @@ row (as lists exported from HDF5 files do) is a ``tsv`` table; a "list" whose li
 hold the same number of tabs is a ``tsv`` table. Compressed input (gzip, bzip2, xz, zstd)
 is recognised by its first bytes, whatever its name, also on standard input (``-``).
 
-Text cells are read as text and normalised the same way in every format:
+Lines end at a line feed, optionally preceded by a carriage return; no other character
+ends a line. Text cells are read as text and normalised the same way in every format:
 surrounding white space (:data:`fsstore.canonical.WHITE_SPACE`) is removed, and an empty
 cell or one of :data:`MISSING` is a missing value. Blank lines at the end of a file are not
 values; blank lines before the end are missing values.
@@ -31,6 +32,7 @@ import gzip
 import io
 import logging
 import lzma
+import re
 import sys
 import zlib
 from dataclasses import dataclass
@@ -79,6 +81,10 @@ _HEADER_WORDS: Final = frozenset({"id", "ids", "gene", "genes", "gene_id", "gene
                                   "feature_types", "genome", "ensembl_id", "index"})
 _SUFFIXES: Final = (".gz", ".bz2", ".xz", ".zst")
 _PARQUET_MAGIC: Final = b"PAR1"
+_BZIP2_MAGIC: Final = re.compile(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)")
+"""A bzip2 stream: ``BZh``, the block size, then a block or the end-of-stream marker. The
+three letters alone would also take a list whose first member starts with them (a list
+starting with all ten characters still would; no identifier looks like that)."""
 _SHOWN: Final = 8
 _SNIFF_BYTES: Final = 1 << 16
 _SNIFF_LINES: Final = 200
@@ -114,13 +120,13 @@ def detect_format(path: str) -> str:
 
 def sniff_format(path: str, head: bytes) -> str:
     """The format of ``path`` judged from its name and its first (decompressed) bytes."""
-    if head.startswith(_PARQUET_MAGIC):
-        return "parquet"
+    if head.startswith(_PARQUET_MAGIC) and b"\x00" in head:
+        return "parquet"  # text never holds NUL; a list may start with the letters PAR1
     guessed = detect_format(path)
     if guessed == "parquet":
         return guessed
     text = _decode(head, path, partial=True)
-    lines = [line for line in text.splitlines()[:_SNIFF_LINES] if strip_white_space(line)]
+    lines = [line for line in _split_lines(text)[:_SNIFF_LINES] if strip_white_space(line)]
     first = lines[0].split("\t") if lines else []
     if len(first) >= 3 and strip_white_space(first[2]) in _TENX_TYPES:
         if guessed != "10x":
@@ -322,7 +328,21 @@ def _rows_of_feature_type(rows: list[list[str]], path: str,
 
 def _lines(data: bytes, path: str) -> list[Any]:
     text = _decode(data, path)
-    return [_cell(line) for line in _without_trailing_blanks(text.splitlines())]
+    return [_cell(line) for line in _without_trailing_blanks(_split_lines(text))]
+
+
+def _split_lines(text: str) -> list[str]:
+    """Lines end at a line feed, with an optional carriage return before it (``\\r\\n``).
+
+    Not :meth:`str.splitlines`, which also ends lines at U+000B, U+000C, U+001C to U+001E,
+    U+0085, U+2028, U+2029 and a lone carriage return: a member holding one of those would
+    silently become two. Here such characters stay in the member, where the canonical
+    rules judge them (U+2028 is valid; control characters are refused).
+    """
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the text ended with a line feed: no line follows it
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def _text_rows(data: bytes, path: str, fmt: str, header: bool) -> tuple[list[str],
@@ -479,8 +499,10 @@ def read_head(path: str, size: int = _SNIFF_BYTES) -> bytes:
             raw.seek(0)
             if magic.startswith(b"\x1f\x8b"):
                 return gzip.GzipFile(fileobj=raw).read(size)
-            if magic.startswith(b"BZh"):
+            if _BZIP2_MAGIC.match(raw.read(10)):
+                raw.seek(0)
                 return bz2.BZ2File(raw).read(size)
+            raw.seek(0)
             if magic.startswith(b"\xfd7zXZ\x00"):
                 return lzma.LZMAFile(raw).read(size)
             if magic.startswith(b"\x28\xb5\x2f\xfd"):
@@ -501,7 +523,7 @@ def _decompressed(data: bytes, path: str) -> bytes:
     try:
         if data.startswith(b"\x1f\x8b"):
             return gzip.decompress(data)
-        if data.startswith(b"BZh"):
+        if _BZIP2_MAGIC.match(data):
             return bz2.decompress(data)
         if data.startswith(b"\xfd7zXZ\x00"):
             return lzma.decompress(data)

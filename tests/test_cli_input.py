@@ -102,6 +102,37 @@ def test_add_header_says_when_a_column_is_empty(tmp_path: Path) -> None:
 
 # -- lines, and the white space around members --------------------------------------------
 
+@pytest.mark.parametrize("separator", ["\x1e", "\x0b", "\x0c", "\x1c", "\x1d", "\x85", "\r"],
+                         ids=lambda character: f"U+{ord(character):04X}")
+def test_a_control_character_inside_a_member_is_refused_not_a_line_break(
+        tmp_path: Path, separator: str) -> None:
+    assert fsstore("init", cwd=tmp_path).returncode == 0
+    (tmp_path / "f").write_bytes(f"A{separator}B\n".encode())
+    done = fsstore("add", "f", "--field", "X.y", cwd=tmp_path)
+    assert done.returncode == 4
+    assert "1 member(s) contain a control character" in done.stderr
+
+
+def test_a_trailing_next_line_character_is_refused_not_dropped(tmp_path: Path) -> None:
+    assert fsstore("init", cwd=tmp_path).returncode == 0
+    done = fsstore("add", "-", "--field", "X.y", cwd=tmp_path, stdin="A\x85\nB\n".encode())
+    assert done.returncode == 4
+    assert "control character" in done.stderr
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029"])
+def test_a_line_separator_inside_a_member_hashes_as_in_python(tmp_path: Path,
+                                                              separator: str) -> None:
+    assert fsstore("init", cwd=tmp_path).returncode == 0
+    done = fsstore("add", "-", "--field", "X.y", "--json", cwd=tmp_path,
+                   stdin=f"A{separator}B\n".encode())
+    assert done.returncode == 0, done.stderr
+    added = json.loads(done.stdout)
+    assert added["n"] == 1
+    assert added["hash"] == FeatureSet.from_values([f"A{separator}B"], field="X.y",
+                                                   validate=False).hash
+
+
 def test_a_file_and_python_agree_on_members_given_with_white_space(tmp_path: Path) -> None:
     assert fsstore("init", cwd=tmp_path).returncode == 0
     (tmp_path / "genes.txt").write_text(" A\nB \n")

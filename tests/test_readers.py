@@ -7,13 +7,18 @@ import logging
 import random
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
-from fsstore import DuplicateColumnError, UnsupportedFileError
+from fsstore import DuplicateColumnError, InvalidMemberError, UnsupportedFileError
+from fsstore.canonical import canonical_members
 from fsstore.readers import (
+    MISSING,
     detect_format,
     read_header,
     read_header_features,
@@ -213,3 +218,59 @@ def test_read_header_reports_empty_columns_without_logging(
     assert header.empty == ("b",)
     assert not caplog.records
 
+
+# -- lines end at a line feed -------------------------------------------------------------
+
+SEPARATORS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r"]
+
+
+@pytest.mark.parametrize("separator", SEPARATORS, ids=[f"U+{ord(c):04X}" for c in SEPARATORS])
+def test_only_a_line_feed_ends_a_line_of_a_list(tmp_path: Path, separator: str) -> None:
+    listed = tmp_path / "genes.txt"
+    listed.write_bytes(f"A{separator}B\nC\n".encode())
+    assert read_values(str(listed)) == [f"A{separator}B", "C"]
+    assert sniff_format(str(listed), listed.read_bytes()) == "list"
+
+
+@pytest.mark.parametrize("control", ["\x85", "\x0b", "\x1e"])
+def test_a_control_character_ending_a_line_is_kept_for_the_rules_to_refuse(
+        tmp_path: Path, control: str) -> None:
+    listed = tmp_path / "genes.txt"
+    listed.write_bytes(f"A{control}\nB\n".encode())
+    assert read_values(str(listed)) == [f"A{control}", "B"]
+
+
+def test_a_carriage_return_before_a_line_feed_ends_the_line(tmp_path: Path) -> None:
+    listed = tmp_path / "genes.txt"
+    listed.write_bytes(b"CD4\r\nCD8A\r\n\r\n")
+    assert read_values(str(listed)) == ["CD4", "CD8A"]
+
+
+def test_a_list_starting_with_compression_or_parquet_letters_is_text(tmp_path: Path) -> None:
+    listed = tmp_path / "genes.txt"
+    listed.write_bytes(b"BZh1\nPAR1\n")
+    assert read_values(str(listed)) == ["BZh1", "PAR1"]
+    listed.write_bytes(b"PAR1\nBZh9\n")
+    assert read_values(str(listed)) == ["PAR1", "BZh9"]
+
+
+def _storable(member: str) -> bool:
+    try:
+        canonical_members([(member, "")], ordered=False)
+    except InvalidMemberError:
+        return False
+    return member not in MISSING  # "NA" and the like are read as missing values
+
+
+members = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1,
+                  max_size=12).filter(_storable)
+
+
+@given(st.lists(members, min_size=1, max_size=10))
+def test_valid_members_written_one_per_line_read_back_unchanged(values: list[str]) -> None:
+    # A byte-order mark opening a file marks its encoding; it is not part of a member.
+    assume(not values[0].startswith("\ufeff"))
+    with tempfile.TemporaryDirectory() as folder:
+        listed = Path(folder) / "members.txt"
+        listed.write_bytes(("\n".join(values) + "\n").encode())
+        assert read_values(str(listed)) == values
