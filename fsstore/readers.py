@@ -401,12 +401,33 @@ def _cell(value: Any) -> Any:
 # -- Parquet ------------------------------------------------------------------------------
 
 
+_PARQUET_FAILURES: Final = (pa.ArrowException, OSError, ValueError, UnicodeDecodeError,
+                            KeyError, TypeError)
+"""What decoding a damaged Parquet file can raise: pyarrow's errors, and Python's when a
+damaged page decodes to bytes that are not UTF-8 or metadata that is not JSON."""
+
+
 def _parquet(data: bytes, path: str, *, schema_only: bool = False) -> Any:
     source = pa.BufferReader(data)
     try:
-        return pq.read_schema(source) if schema_only else pq.read_table(source)
-    except (pa.ArrowException, OSError) as error:
-        raise UnsupportedFileError(f"cannot read {path} as Parquet: {error}") from None
+        if schema_only:
+            schema = pq.read_schema(source)
+            schema.pandas_metadata  # noqa: B018 (parsed here, so damage is found here)
+            return schema
+        table = pq.read_table(source)
+        # Damage inside a data page can decode to text that is not UTF-8; a full check
+        # finds it here rather than wherever the values are first used.
+        table.validate(full=True)
+        return table
+    except _PARQUET_FAILURES as error:
+        raise _damaged_parquet(path, error) from None
+
+
+def _damaged_parquet(path: str, error: BaseException) -> UnsupportedFileError:
+    return UnsupportedFileError(
+        f"cannot read {path} as Parquet ({type(error).__name__}: {_first_line(error)}); "
+        "the file is damaged or not Parquet: write it again from its source"
+    )
 
 
 def _data_columns(schema: pa.Schema) -> list[str]:
@@ -428,13 +449,16 @@ def _data_columns(schema: pa.Schema) -> list[str]:
 
 def _parquet_values(values: pa.ChunkedArray, path: str, name: str) -> list[Any]:
     kind = values.type
-    if pa.types.is_dictionary(kind):
-        values = values.cast(kind.value_type)
-        kind = kind.value_type
-    if pa.types.is_integer(kind):
-        return [None if value is None else str(value) for value in values.to_pylist()]
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return [_cell(value) for value in values.to_pylist()]
+    try:
+        if pa.types.is_dictionary(kind):
+            values = values.cast(kind.value_type)
+            kind = kind.value_type
+        if pa.types.is_integer(kind):
+            return [None if value is None else str(value) for value in values.to_pylist()]
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            return [_cell(value) for value in values.to_pylist()]
+    except _PARQUET_FAILURES as error:
+        raise _damaged_parquet(path, error) from None
     raise UnsupportedFileError(
         f"column {name!r} of {path} holds {kind} values; members are identifiers, so read "
         "them from a text or integer column"

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from fsstore import FeatureSet
+from fsstore import FeatureSet, UnsupportedFileError
+from fsstore.readers import read_values
+from tests.conftest import DATA, data_file
 
 
 def fsstore(*args: str, cwd: Path, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
@@ -142,3 +145,29 @@ def test_a_file_and_python_agree_on_members_given_with_white_space(tmp_path: Pat
     assert from_file == FeatureSet.from_values(["A", "B"], field="X.y", validate=False).hash
     lenient = FeatureSet.from_values([" A", "B "], field="X.y", strict=False, validate=False)
     assert lenient.hash == from_file
+
+
+# -- damaged Parquet ----------------------------------------------------------------------
+
+def test_a_damaged_parquet_page_is_invalid_input_not_an_internal_error(tmp_path: Path) -> None:
+    var = data_file(DATA / "genes" / "package_vars" / "infercnvpy_oligodendroglioma_var.tsv")
+    pd.read_csv(var, sep="\t").to_parquet(tmp_path / "var.parquet")
+    data = (tmp_path / "var.parquet").read_bytes()
+    damaged = tmp_path / "damaged.parquet"
+    for offset in range(4, len(data) - 1):  # flip bytes until a page's text is not UTF-8
+        flipped = bytearray(data)
+        flipped[offset] ^= 0xFF
+        flipped[offset + 1] ^= 0x55
+        damaged.write_bytes(flipped)
+        try:
+            read_values(str(damaged), column="gene_symbol")
+        except UnsupportedFileError as error:
+            if "UTF8" in str(error):
+                break
+    else:
+        pytest.fail("no flip of two bytes damaged the text of a page")
+    assert fsstore("init", cwd=tmp_path).returncode == 0
+    done = fsstore("add", "damaged.parquet", "--column", "gene_symbol", "--field", "Gene.symbol",
+                   cwd=tmp_path)
+    assert done.returncode == 4, done.stderr
+    assert done.stderr.startswith("error: cannot read damaged.parquet as Parquet")

@@ -274,3 +274,27 @@ def test_valid_members_written_one_per_line_read_back_unchanged(values: list[str
         listed = Path(folder) / "members.txt"
         listed.write_bytes(("\n".join(values) + "\n").encode())
         assert read_values(str(listed)) == values
+
+
+# -- damaged Parquet ----------------------------------------------------------------------
+
+def test_a_damaged_parquet_file_reads_or_is_refused_naming_it(tmp_path: Path) -> None:
+    var = data_file(DATA / "genes" / "package_vars" / "infercnvpy_oligodendroglioma_var.tsv")
+    pd.read_csv(var, sep="\t").to_parquet(tmp_path / "var.parquet")
+    data = (tmp_path / "var.parquet").read_bytes()
+    damaged = tmp_path / "damaged.parquet"
+    refusals = []
+    for offset in range(0, len(data) - 1, 263):  # every part: pages, footer, metadata
+        flipped = bytearray(data)
+        flipped[offset] ^= 0xFF
+        flipped[offset + 1] ^= 0x55
+        damaged.write_bytes(flipped)
+        for read in (lambda: read_values(str(damaged), column="gene_symbol"),
+                     lambda: read_values(str(damaged), column="chromosome"),
+                     lambda: read_header_features(str(damaged))):
+            try:
+                read()
+            except UnsupportedFileError as error:  # anything else fails the test
+                refusals.append(str(error))
+    assert refusals
+    assert all(str(damaged) in message for message in refusals)
