@@ -145,8 +145,12 @@ def read_column(path: str, *, fmt: str | None = None, column: str | None = None,
                 header: bool = True, feature_type: str | None = None) -> Column:
     """One column of a file, missing cells as None.
 
-    ``column`` is a column name, or a 0-based position when the table has no such name.
-    A table with a single column needs no ``column``; 10x files default to the id column.
+    ``column`` is a column name, or a 0-based position when the table has no such name
+    (columns without a name in the header row are reached by position only). A table with
+    a single column needs no ``column``; 10x files default to the id column. The row index
+    that pandas stores in a Parquet file is a column here, first, as in the csv of the
+    same frame: a named index by its name, an unnamed one as ``index`` (``level_0``, ...
+    for several levels).
     ``feature_type`` keeps only the 10x rows of that type (``Gene Expression``); a 10x file
     holding several types needs it.
     """
@@ -166,16 +170,17 @@ def read_column(path: str, *, fmt: str | None = None, column: str | None = None,
         return Column("", _lines(data, path))
     if fmt == "parquet":
         table = _parquet(data, path)
-        names = _data_columns(table.schema)
-        name, chosen = _choose_column(path, names, column, fmt)
-        return Column(name, _parquet_values(table.column(name), path, name), chosen)
+        stored = _readable_columns(table.schema, path)
+        position, chosen = _choose_column(path, [name for name, _ in stored], column, fmt)
+        name, field = stored[position]
+        return Column(name, _parquet_values(table.column(field), path, name), chosen)
     has_header = header and fmt != "10x"
-    names, rows = _text_rows(data, path, fmt, has_header)
+    names, rows = _text_rows(data, path, fmt, has_header, every_name=None)
     if fmt == "10x":
         rows = _rows_of_feature_type(rows, path, feature_type)
         column = "0" if column is None else column
-    name, chosen = _choose_column(path, names, column, fmt)
-    position = names.index(name)
+    position, chosen = _choose_column(path, names, column, fmt)
+    name = names[position]
     values = [_cell(row[position]) if position < len(row) else None for row in rows]
     if has_header and not values:
         raise UnsupportedFileError(
@@ -206,7 +211,8 @@ def read_table(path: str, *, fmt: str | None = None, header: bool = True) -> Any
             f"{path} is read as a plain list; a registry needs a csv, tsv or parquet table "
             "(pass --format to override the guess)"
         )
-    names, rows = _text_rows(data, path, fmt, header and fmt != "10x")
+    names, rows = _text_rows(data, path, fmt, header and fmt != "10x",
+                             every_name="a registry table names its fields by its columns")
     width = len(names)
     cells = [[_cell(row[i]) if i < len(row) else None for i in range(width)] for row in rows]
     return pd.DataFrame(cells, columns=names, dtype=object)
@@ -259,7 +265,9 @@ def read_header(path: str, *, fmt: str | None = None) -> Header:
                        for name in names])
     text = _decode(data, path)
     separator = "," if fmt == "csv" else "\t"
-    names = _checked_header(_first_row(text, separator), path)
+    names = _checked_header(_first_row(text, separator), path,
+                            every_name="--header records every column by its name "
+                            "(--column can read one column by name or position)")
     try:
         frame = pd.read_csv(io.StringIO(text), sep=separator, header=None, skiprows=1,
                             names=names, keep_default_na=False, na_values=["", *MISSING],
@@ -345,8 +353,9 @@ def _split_lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
-def _text_rows(data: bytes, path: str, fmt: str, header: bool) -> tuple[list[str],
-                                                                         list[list[str]]]:
+def _text_rows(data: bytes, path: str, fmt: str, header: bool, *,
+               every_name: str | None) -> tuple[list[str], list[list[str]]]:
+    """The header (or positions as names) and the rows; see :func:`_checked_header`."""
     text = _decode(data, path)
     separator = "," if fmt == "csv" else "\t"
     rows = list(csv.reader(io.StringIO(text), delimiter=separator, strict=False))
@@ -354,7 +363,7 @@ def _text_rows(data: bytes, path: str, fmt: str, header: bool) -> tuple[list[str
     if not rows:
         raise UnsupportedFileError(f"{path} is empty")
     if header:
-        names = _checked_header(rows[0], path)
+        names = _checked_header(rows[0], path, every_name=every_name)
         return names, rows[1:]
     width = max(len(row) for row in rows)
     return [str(position) for position in range(width)], rows
@@ -364,17 +373,23 @@ def _first_row(text: str, separator: str) -> list[str]:
     return next(csv.reader(io.StringIO(text), delimiter=separator), [])
 
 
-def _checked_header(row: list[str], path: str) -> list[str]:
+def _checked_header(row: list[str], path: str, *, every_name: str | None) -> list[str]:
+    """Column names from a header row; unnamed columns are "".
+
+    ``every_name`` says why every column needs a name, for callers that refuse unnamed ones.
+    """
     names = [strip_white_space(name) for name in row]
     if not names or names == [""]:
         raise UnsupportedFileError(f"{path} is empty or its header row is blank")
-    unnamed = [str(position + 1) for position, name in enumerate(names) if not name]
-    if unnamed:
+    unnamed = [str(position) for position, name in enumerate(names) if not name]
+    if unnamed and every_name:
+        which = "columns" if len(unnamed) > 1 else "column"
         raise UnsupportedFileError(
-            f"column {', '.join(unnamed)} of {path} has no name in the header row (often a "
-            "saved row index); name it, drop it, or pass --no-header if there is no header"
+            f"{which} {', '.join(unnamed)} (counting from 0) of {path} "
+            f"{'have' if len(unnamed) > 1 else 'has'} no name in the header row (often a "
+            f"saved row index); {every_name}, so name it or drop it"
         )
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
     if repeated:
         raise DuplicateColumnError(
             f"{path} has duplicate column names: {', '.join(map(repr, repeated))}; "
@@ -431,20 +446,56 @@ def _damaged_parquet(path: str, error: BaseException) -> UnsupportedFileError:
 
 
 def _data_columns(schema: pa.Schema) -> list[str]:
-    """Column names, without the row index pandas stores, refusing repeated names."""
-    index = set()
-    metadata = schema.pandas_metadata or {}
-    for entry in metadata.get("index_columns", []):
-        if isinstance(entry, str):
-            index.add(entry)
+    """Column names, without the row index pandas stores, refusing repeated names.
+
+    These are the columns ``DataFrame.to_parquet`` was given, as ``from_df`` of the frame
+    sees them: what ``--header`` records.
+    """
+    index = {field for field, _ in _index_columns(schema)}
     names = [name for name in schema.names if name not in index]
+    _refuse_repeats(names, "the Parquet table")
+    return names
+
+
+def _readable_columns(schema: pa.Schema, path: str) -> list[tuple[str, str]]:
+    """``(name, stored field)`` of every column one can read values from, index first.
+
+    The row index pandas stores is a column like the others here (``--column``), placed
+    and named as in the csv or tsv that ``to_csv`` of the frame's ``reset_index()`` writes.
+    """
+    index = _index_columns(schema)
+    stored = {field for field, _ in index}
+    data = [name for name in schema.names if name not in stored]
+    columns = [(name if name not in data else field, field) for field, name in index]
+    columns += [(name, name) for name in data]
+    _refuse_repeats([name for name, _ in columns], str(path))
+    return columns
+
+
+def _index_columns(schema: pa.Schema) -> list[tuple[str, str]]:
+    """``(stored field, name)`` of each index level pandas stored as a column."""
+    metadata = schema.pandas_metadata or {}
+    entries = metadata.get("index_columns", []) if isinstance(metadata, dict) else []
+    fields = [entry for entry in entries if isinstance(entry, str)]  # not a RangeIndex
+    names: dict[str, str] = {}
+    for column in metadata.get("columns", []) if isinstance(metadata, dict) else []:
+        if (isinstance(column, dict) and column.get("field_name") in fields
+                and isinstance(column.get("name"), str)):
+            names[column["field_name"]] = column["name"]
+    # reset_index() names an unnamed index "index", and unnamed levels "level_0", ...
+    unnamed = ["index"] if len(fields) == 1 else [f"level_{i}" for i in range(len(fields))]
+    return [(field, names.get(field, unnamed[position]))
+            for position, field in enumerate(fields) if field in schema.names]
+
+
+def _refuse_repeats(names: list[str], where: str) -> None:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise DuplicateColumnError(
-            f"the Parquet table has duplicate column names: {', '.join(map(repr, repeated))}",
+            f"{where} has duplicate column names: {', '.join(map(repr, repeated))}; "
+            "rename them so each column has one name",
             repeated,
         )
-    return names
 
 
 def _parquet_values(values: pa.ChunkedArray, path: str, name: str) -> list[Any]:
@@ -473,18 +524,19 @@ def _dtype_of_arrow_field(field: pa.Field) -> str:
 
 
 def _choose_column(path: str, names: list[str], column: str | None,
-                   fmt: str) -> tuple[str, bool]:
+                   fmt: str) -> tuple[int, bool]:
+    """The position of the column asked for, and whether it was chosen as the only one."""
     if column is None:
         if len(names) == 1:
-            return names[0], True
+            return 0, True
         raise UnsupportedFileError(
             f"{path} has {len(names)} columns ({_listed(names)}); choose one with --column, "
             "or use --header to store the column names themselves"
         )
-    if column in names:
-        return column, False
+    if column and column in names:
+        return names.index(column), False
     if column.isdigit() and int(column) < len(names):
-        return names[int(column)], False
+        return int(column), False
     hint = ("; it was read as a 10x list without a header, so pass --format tsv if it has "
             "one" if fmt == "10x" else "")
     raise UnsupportedFileError(f"{path} has no column {column!r}; its columns are "
@@ -492,7 +544,8 @@ def _choose_column(path: str, names: list[str], column: str | None,
 
 
 def _listed(names: list[str]) -> str:
-    shown = ", ".join(repr(_short(name)) for name in names[:_SHOWN])
+    shown = ", ".join(repr(_short(name)) if name else f"{position} (unnamed)"
+                      for position, name in enumerate(names[:_SHOWN]))
     return shown + (", ..." if len(names) > _SHOWN else "")
 
 

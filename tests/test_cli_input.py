@@ -171,3 +171,31 @@ def test_a_damaged_parquet_page_is_invalid_input_not_an_internal_error(tmp_path:
                    cwd=tmp_path)
     assert done.returncode == 4, done.stderr
     assert done.stderr.startswith("error: cannot read damaged.parquet as Parquet")
+
+
+# -- columns of real files ----------------------------------------------------------------
+
+def test_a_named_column_beside_an_unnamed_row_index_is_added(tmp_path: Path) -> None:
+    liana = data_file(DATA / "genes" / "marker_lists" / "liana_omni_resource.csv.gz")
+    assert fsstore("init", cwd=tmp_path).returncode == 0
+    done = fsstore("add", str(liana), "--column", "source_genesymbol", "--field", "Gene.symbol",
+                   "--lenient", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["itype"] == "Gene.symbol"
+    refused = fsstore("add", str(liana), "--header", cwd=tmp_path)
+    assert refused.returncode == 4
+    assert "column 0 (counting from 0)" in refused.stderr
+
+
+def test_the_named_index_of_a_parquet_var_table_is_a_column(tmp_path: Path) -> None:
+    var = data_file(DATA / "genes" / "package_vars" / "infercnvpy_oligodendroglioma_var.tsv")
+    pd.read_csv(var, sep="\t").set_index("gene_symbol").to_parquet(tmp_path / "var.parquet")
+    assert fsstore("init", cwd=tmp_path).returncode == 0
+    by_name = fsstore("add", "var.parquet", "--column", "gene_symbol", "--field",
+                      "Gene.symbol", "--json", cwd=tmp_path)
+    by_position = fsstore("add", "var.parquet", "--column", "0", "--field", "Gene.symbol",
+                          "--json", cwd=tmp_path)
+    from_tsv = fsstore("add", str(var), "--column", "gene_symbol", "--field", "Gene.symbol",
+                       "--json", cwd=tmp_path)
+    hashes = {json.loads(done.stdout)["hash"] for done in (by_name, by_position, from_tsv)}
+    assert len(hashes) == 1
