@@ -85,6 +85,8 @@ _BZIP2_MAGIC: Final = re.compile(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)")
 """A bzip2 stream: ``BZh``, the block size, then a block or the end-of-stream marker. The
 three letters alone would also take a list whose first member starts with them (a list
 starting with all ten characters still would; no identifier looks like that)."""
+_SYMBOL_FIELD: Final = "symbol"
+"""Fields of this name hold symbols, which a 10x list keeps in its second column."""
 _SHOWN: Final = 8
 _SNIFF_BYTES: Final = 1 << 16
 _SNIFF_LINES: Final = 200
@@ -98,6 +100,8 @@ class Column:
     values: list[Any]
     chosen: bool = False
     """True when the column was picked because the table has only this one."""
+    note: str | None = None
+    """A sentence for people about a column picked by default (a 10x list's ids or names)."""
 
 
 def detect_format(path: str) -> str:
@@ -142,12 +146,15 @@ def sniff_format(path: str, head: bytes) -> str:
 
 
 def read_column(path: str, *, fmt: str | None = None, column: str | None = None,
-                header: bool = True, feature_type: str | None = None) -> Column:
+                header: bool = True, feature_type: str | None = None,
+                field: str | None = None) -> Column:
     """One column of a file, missing cells as None.
 
     ``column`` is a column name, or a 0-based position when the table has no such name
     (columns without a name in the header row are reached by position only). A table with
-    a single column needs no ``column``; 10x files default to the id column. The row index
+    a single column needs no ``column``. A 10x list defaults to its name column (1) when
+    ``field`` (an itype) is a symbol field (``Gene.symbol``), else to its id column (0);
+    :attr:`Column.note` then says which was read. The row index
     that pandas stores in a Parquet file is a column here, first, as in the csv of the
     same frame: a named index by its name, an unnamed one as ``index`` (``level_0``, ...
     for several levels).
@@ -176,9 +183,11 @@ def read_column(path: str, *, fmt: str | None = None, column: str | None = None,
         return Column(name, _parquet_values(table.column(field), path, name), chosen)
     has_header = header and fmt != "10x"
     names, rows = _text_rows(data, path, fmt, has_header, every_name=None)
+    note = None
     if fmt == "10x":
         rows = _rows_of_feature_type(rows, path, feature_type)
-        column = "0" if column is None else column
+        if column is None:
+            column, note = _tenx_column(path, field)
     position, chosen = _choose_column(path, names, column, fmt)
     name = names[position]
     values = [_cell(row[position]) if position < len(row) else None for row in rows]
@@ -187,14 +196,24 @@ def read_column(path: str, *, fmt: str | None = None, column: str | None = None,
             f"{path} has a header row ({_listed(names)}) and no values; "
             "pass --no-header if the first line holds values"
         )
-    return Column(name, values, chosen)
+    return Column(name, values, chosen, note)
+
+
+def _tenx_column(path: str, field: str | None) -> tuple[str, str]:
+    """The column of a 10x list to read for ``field``, and a note saying so."""
+    if field is not None and field.rpartition(".")[2] == _SYMBOL_FIELD:
+        return "1", (f"reading the names (column 1) of {path}, a 10x features list, for "
+                     f"{field}; pass --column 0 for its ids")
+    return "0", (f"reading the ids (column 0) of {path}, a 10x features list; pass "
+                 "--column 1 for its names")
 
 
 def read_values(path: str, *, fmt: str | None = None, column: str | None = None,
-                header: bool = True, feature_type: str | None = None) -> list[Any]:
+                header: bool = True, feature_type: str | None = None,
+                field: str | None = None) -> list[Any]:
     """The values of one column of a file (see :func:`read_column`)."""
     return read_column(path, fmt=fmt, column=column, header=header,
-                       feature_type=feature_type).values
+                       feature_type=feature_type, field=field).values
 
 
 def read_table(path: str, *, fmt: str | None = None, header: bool = True) -> Any:

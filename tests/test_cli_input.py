@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -199,3 +200,43 @@ def test_the_named_index_of_a_parquet_var_table_is_a_column(tmp_path: Path) -> N
                        "--json", cwd=tmp_path)
     hashes = {json.loads(done.stdout)["hash"] for done in (by_name, by_position, from_tsv)}
     assert len(hashes) == 1
+
+
+# -- 10x lists: ids or names, as the field says -------------------------------------------
+
+def test_a_10x_list_gives_its_names_for_a_symbol_field_and_says_so(tmp_path: Path,
+                                                                  grch38: Path) -> None:
+    assert fsstore("init", cwd=tmp_path).returncode == 0
+    names = [line.split("\t")[1] for line in gzip.decompress(grch38.read_bytes()).decode()
+             .splitlines()]
+    done = fsstore("add", str(grch38), "--field", "Gene.symbol", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["hash"] == FeatureSet.from_values(
+        names, field="Gene.symbol", validate=False).hash
+    assert (f"reading the names (column 1) of {grch38}, a 10x features list, for "
+            "Gene.symbol; pass --column 0 for its ids") in done.stderr
+    ids = fsstore("add", str(grch38), "--field", "Gene.ensembl_gene_id", cwd=tmp_path)
+    assert ids.returncode == 0, ids.stderr
+    assert f"reading the ids (column 0) of {grch38}" in ids.stderr
+
+
+def test_validate_and_similar_read_a_10x_list_for_the_field_given(tmp_path: Path) -> None:
+    assert fsstore("init", cwd=tmp_path).returncode == 0
+    listed = tmp_path / "features.tsv"
+    listed.write_text("ENSG00000153563\tCD8A\tGene Expression\n"
+                      "ENSG00000010610\tCD4\tGene Expression\n")
+    symbols = tmp_path / "symbols.txt"
+    symbols.write_text("CD8A\nCD4\n")
+    assert fsstore("add", str(symbols), "--field", "Gene.symbol", cwd=tmp_path).returncode == 0
+    (tmp_path / "genes.csv").write_text("ensembl_gene_id,symbol\nENSG00000153563,CD8A\n"
+                                        "ENSG00000010610,CD4\n")
+    assert fsstore("registry", "add", "genes.csv", "--name", "Gene", "--version", "v1",
+                   cwd=tmp_path).returncode == 0
+    checked = fsstore("validate", str(listed), "--field", "Gene.symbol", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "2 values (2 distinct): 2 validated" in checked.stdout
+    assert "reading the names (column 1)" in checked.stderr
+    found = fsstore("similar", str(listed), "--field", "Gene.symbol", "--json", cwd=tmp_path)
+    assert found.returncode == 0, found.stderr
+    assert [row["jaccard"] for row in json.loads(found.stdout)] == [1.0]
+    assert "reading the names (column 1)" in found.stderr

@@ -125,10 +125,12 @@ def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt
                                  read_header(source, fmt=fmt).features]
         else:
             read = read_column(source, fmt=fmt, column=column, header=not no_header,
-                               feature_type=feature_type)
+                               feature_type=feature_type, field=field)
             if read.chosen and read.name and not as_json:
                 click.echo(f"reading column {read.name!r} of {source} (its only column; pass "
                            "--no-header if that first line is a value)", err=True)
+            if read.note:
+                click.echo(read.note, err=True)
             values = read.values
         feature_set = FeatureSet.from_values(values, field=field, type=set_type, name=name,
                                              ordered=ordered, strict=strict,
