@@ -46,6 +46,7 @@ class Registry:
         self._folded: dict[str, dict[str, list[str]]] = {}
         self._columns: dict[str, list[str | None]] = {}
         self._identifiers: list[list[str]] = []
+        self._versioned: dict[str, bool] = {}
 
     def with_info(self, info: RegistryInfo | None) -> Registry:
         """The same table under another index record, sharing the indexes built so far."""
@@ -53,6 +54,7 @@ class Registry:
         other._counts, other._positions = self._counts, self._positions
         other._folded, other._columns = self._folded, self._columns
         other._identifiers = self._identifiers
+        other._versioned = self._versioned
         return other
 
     # -- description ----------------------------------------------------------------------
@@ -162,6 +164,23 @@ class Registry:
             self._identifiers.append(chosen)
         return self._identifiers[0]
 
+    def takes_version_suffixes(self, field: str) -> bool:
+        """Whether a ``.<digits>`` ending of a value may be a version to strip.
+
+        True when no registered value of the field ends that way, as for Ensembl ids,
+        whose versions (``ENSG00000116288.13``) are kept apart from the id. A field that
+        holds such endings itself holds names in which the ending is part of the name:
+        GENCODE's symbols include ``GS1-279B7.1`` and ``LL22NC03-63E9.3``, so ``CAND1.11``
+        (another gene than ``CAND1``) must not be read as ``CAND1`` in version 11.
+        Shortcoming: a symbol table that happens to hold no such name still gets
+        version suggestions; they are only applied when asked (standardize).
+        """
+        name = self.field_name(field)
+        if name not in self._versioned:
+            self._versioned[name] = not any(_VERSION_SUFFIX.match(value)
+                                            for value in self.counts(name))
+        return self._versioned[name]
+
     def _by_casefold(self, field: str) -> dict[str, list[str]]:
         name = self.field_name(field)
         if name not in self._folded:
@@ -222,9 +241,9 @@ class Registry:
     def suggest(self, value: str, field: str) -> Suggestion | None:
         """What a value the field does not hold probably meant, or None.
 
-        Tried in order: surrounding white space, letter case, a version suffix, the same
-        value in another identifier field (see :meth:`identifier_fields`; mapped to this
-        one through its records), a synonym.
+        Tried in order: surrounding white space, letter case, a version suffix (for fields
+        that :meth:`takes_version_suffixes`), the same value in another identifier field
+        (see :meth:`identifier_fields`; mapped to this one through its records), a synonym.
         """
         return self._suggester(self.field_name(field))(value)
 
@@ -232,6 +251,7 @@ class Registry:
         # Look the indexes up once; inspecting 78,894 values calls the result that often.
         known = self.counts(name)
         folded = self._by_casefold(name)
+        versions = self.takes_version_suffixes(name)
         others = [(other, self.positions(other)) for other in self.identifier_fields()
                   if other != name]
         if SYNONYMS_FIELD in self.fields and name != SYNONYMS_FIELD:
@@ -248,7 +268,7 @@ class Registry:
             variants = [other for other in folded.get(value.casefold(), ()) if other != value]
             if variants:
                 return Suggestion(value, "case", tuple(sorted(variants)))
-            versioned = _VERSION_SUFFIX.match(value)
+            versioned = _VERSION_SUFFIX.match(value) if versions else None
             if versioned and versioned.group(1) in known:
                 return Suggestion(value, "version", (versioned.group(1),))
             # Surrounding white space is never part of an identifier; ignore it from here on.
