@@ -270,3 +270,47 @@ def test_a_validation_error_names_the_organism_when_several_are_registered(
     found = inspect(values, "Gene.symbol", store=store, organism="mouse",
                     version="gencode-M37")
     assert found.not_validated == ("CD4", "Nope")
+
+
+# -- validate --limit ---------------------------------------------------------------------
+
+@pytest.fixture
+def symbols_store(tmp_path: Path) -> Path:
+    """A store whose Gene registry knows CD4 and CD8A, and MATR3 twice."""
+    store = Store.init(tmp_path / ".fsstore")
+    store.register({"ensembl_gene_id": ["ENSG1", "ENSG2", "ENSG3", "ENSG4"],
+                    "symbol": ["CD4", "CD8A", "MATR3", "MATR3"]}, name="Gene", version="v1")
+    (tmp_path / "genes.txt").write_text("cd4\nMATR3\nNOPE\nCD8A\n")
+    return tmp_path
+
+
+def test_validate_limit_0_prints_counts_without_examples(symbols_store: Path) -> None:
+    done = fsstore("validate", "genes.txt", "--field", "Gene.symbol", "--limit", "0",
+                   cwd=symbols_store)
+    assert done.returncode == 4
+    assert done.stdout.splitlines()[1:] == [
+        "4 values (4 distinct): 2 validated, 2 not validated, 0 missing, 0 repeated",
+        "1 validated values match several records",
+        "1 not validated have a suggestion (0 ambiguous)",
+        "1 not validated without suggestion",
+    ]
+
+
+def test_validate_limit_1_prints_one_example_of_each_kind(symbols_store: Path) -> None:
+    done = fsstore("validate", "genes.txt", "--field", "Gene.symbol", "--limit", "1",
+                   cwd=symbols_store)
+    assert done.stdout.splitlines()[2:] == [
+        "1 validated values match several records: 'MATR3 (2)'",
+        "1 not validated have a suggestion (0 ambiguous):",
+        "  'cd4' -> 'CD4' by case",
+        "1 not validated without suggestion: 'NOPE'",
+    ]
+
+
+@pytest.mark.parametrize("limit", ["-1", "-10"])
+def test_a_negative_validate_limit_is_a_usage_error(symbols_store: Path, limit: str) -> None:
+    done = fsstore("validate", "genes.txt", "--field", "Gene.symbol", "--limit", limit,
+                   cwd=symbols_store)
+    assert done.returncode == 2
+    assert "--limit" in done.stderr
+    assert ">=0" in done.stderr

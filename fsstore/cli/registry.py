@@ -206,8 +206,8 @@ def _registry_document(store: Store, found: Registry) -> dict[str, Any]:
 @click.option("--organism", help="Registry organism, when several are registered.")
 @click.option("--registry-version", "version", metavar="LABEL",
               help="Registry version [default: the one registered last].")
-@click.option("--limit", default=10, show_default=True,
-              help="Examples to print of each kind.")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(min=0),
+              help="Examples to print of each kind (0: counts only).")
 @feature_type_option
 @store_option
 @json_option
