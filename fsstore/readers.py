@@ -284,13 +284,16 @@ def read_header(path: str, *, fmt: str | None = None) -> Header:
                        for name in names])
     text = _decode(data, path)
     separator = "," if fmt == "csv" else "\t"
-    names = _checked_header(_first_row(text, separator), path,
+    rows = _parsed_rows(text, path, fmt, header=True)  # the table's shape, checked first
+    names = _checked_header(rows[0] if rows else [], path,
                             every_name="--header records every column by its name "
                             "(--column can read one column by name or position)")
     try:
+        # index_col=False: a trailing separator is an empty extra field (checked above),
+        # never a sign that the first column is a row index.
         frame = pd.read_csv(io.StringIO(text), sep=separator, header=None, skiprows=1,
                             names=names, keep_default_na=False, na_values=["", *MISSING],
-                            skipinitialspace=True)
+                            skipinitialspace=True, index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
         raise UnsupportedFileError(f"cannot read {path} as {fmt}: {_first_line(error)}") from None
     features = [Feature(name, dtype_of_series(frame.iloc[:, position], name))
@@ -375,10 +378,7 @@ def _split_lines(text: str) -> list[str]:
 def _text_rows(data: bytes, path: str, fmt: str, header: bool, *,
                every_name: str | None) -> tuple[list[str], list[list[str]]]:
     """The header (or positions as names) and the rows; see :func:`_checked_header`."""
-    text = _decode(data, path)
-    separator = "," if fmt == "csv" else "\t"
-    rows = list(csv.reader(io.StringIO(text), delimiter=separator, strict=False))
-    rows = _without_trailing_blanks(rows)
+    rows = _parsed_rows(_decode(data, path), path, fmt, header)
     if not rows:
         raise UnsupportedFileError(f"{path} is empty")
     if header:
@@ -388,8 +388,43 @@ def _text_rows(data: bytes, path: str, fmt: str, header: bool, *,
     return [str(position) for position in range(width)], rows
 
 
-def _first_row(text: str, separator: str) -> list[str]:
-    return next(csv.reader(io.StringIO(text), delimiter=separator), [])
+def _parsed_rows(text: str, path: str, fmt: str, header: bool) -> list[list[str]]:
+    """The rows of a csv or tsv text, refusing what is not a table.
+
+    Broken quoting (a quote left open, text after a closing quote) and, below a header, a
+    row with more non-empty fields than the header has names are errors naming the line:
+    read on, they would shift or drop values silently. A row with fewer fields has
+    missing cells, and empty fields after the last column (a trailing separator) are
+    ignored.
+    """
+    separator = "," if fmt == "csv" else "\t"
+    # The text is split at line feeds only (see _split_lines); the csv module then refuses
+    # a lone carriage return in an unquoted cell instead of starting a row there.
+    reader = csv.reader(io.StringIO(text), delimiter=separator, strict=True)
+    rows: list[list[str]] = []
+    try:
+        for row in reader:
+            if header and rows and len(row) > len(rows[0]):
+                extra = row[len(rows[0]):]
+                if any(strip_white_space(cell) for cell in extra):
+                    raise UnsupportedFileError(
+                        f"line {reader.line_num} of {path} has {len(row)} fields but the "
+                        f"header has {len(rows[0])} ({_listed(rows[0])}); quote cells that "
+                        f"hold the separator ({separator!r}), or fix the row"
+                    )
+                row = row[:len(rows[0])]
+            rows.append(row)
+    except csv.Error as error:
+        if "new-line character" in str(error):
+            raise UnsupportedFileError(
+                f"line {reader.line_num} of {path} holds a carriage return that does not end "
+                "the line (lines end at \\n or \\r\\n); quote that cell or remove it"
+            ) from None
+        raise UnsupportedFileError(
+            f"line {reader.line_num} of {path} is not valid {fmt} ({error}); check the "
+            "quotes from that line on: a cell that starts with a quote must end with one"
+        ) from None
+    return _without_trailing_blanks(rows)
 
 
 def _checked_header(row: list[str], path: str, *, every_name: str | None) -> list[str]:

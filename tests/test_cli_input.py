@@ -314,3 +314,18 @@ def test_a_negative_validate_limit_is_a_usage_error(symbols_store: Path, limit: 
     assert done.returncode == 2
     assert "--limit" in done.stderr
     assert ">=0" in done.stderr
+
+
+# -- malformed csv ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "message"), [
+    (b"a,b\n1,2\n3,4,5\n", "error: line 3 of - has 3 fields but the header has 2"),
+    (b'a,b\n"1,2\n', "error: line 2 of - is not valid csv (unexpected end of data)"),
+])
+def test_a_malformed_csv_is_invalid_input_naming_the_line(tmp_path: Path, text: bytes,
+                                                          message: str) -> None:
+    assert fsstore("init", cwd=tmp_path).returncode == 0
+    for how in (["--column", "a"], ["--header"]):
+        done = fsstore("add", "-", "--format", "csv", *how, cwd=tmp_path, stdin=text)
+        assert done.returncode == 4
+        assert done.stderr.startswith(message)

@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -298,3 +299,59 @@ def test_a_damaged_parquet_file_reads_or_is_refused_naming_it(tmp_path: Path) ->
                 refusals.append(str(error))
     assert refusals
     assert all(str(damaged) in message for message in refusals)
+
+
+# -- malformed tables ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("a,b\n1,2\n3,4,5\n", r"line 3 of .*m\.csv has 3 fields but the header has 2"),
+    ('a,b\n"1,2\n', r"line 2 of .*m\.csv is not valid csv \(unexpected end of data\)"),
+    ('a,b\n"1"2,3\n', r"line 2 of .*m\.csv is not valid csv"),
+    ("a,b\n1\r2,3\n", r"line 2 of .*m\.csv holds a carriage return that does not end"),
+])
+def test_a_malformed_table_is_refused_naming_file_and_line(tmp_path: Path, text: str,
+                                                           message: str) -> None:
+    table = tmp_path / "m.csv"
+    table.write_bytes(text.encode())
+    with pytest.raises(UnsupportedFileError, match=message):
+        read_values(str(table), column="a")
+    with pytest.raises(UnsupportedFileError, match=message):
+        read_header_features(str(table))
+
+
+def test_short_rows_have_missing_cells_and_a_trailing_separator_is_no_column(
+        tmp_path: Path) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,x,\n2\n")
+    assert read_values(str(table), column="b") == ["x", None]
+    assert [(f.name, f.dtype) for f in read_header_features(str(table))] == [
+        ("a", "int"), ("b", "str")]
+
+
+def test_every_real_table_and_list_reads_or_is_refused_as_documented() -> None:
+    files = sorted(path for path in data_file(DATA).rglob("*")
+                   if path.is_file() and path.suffix in (".csv", ".tsv", ".txt", ".gz"))
+    assert len(files) >= 350
+    refused: dict[str, list[str]] = {"header": [], "first column": []}
+    for path in files:
+        for how, read in (("header", partial(read_header_features, str(path))),
+                          ("first column", partial(read_values, str(path), column="0"))):
+            try:
+                read()
+            except UnsupportedFileError:  # the documented refusals; anything else fails
+                refused[how].append(path.relative_to(DATA).as_posix())
+    tables = [path for path in files if path.parent.parent.name == "csv"]
+    assert len(tables) == 326
+    assert not [name for name in refused["header"] if name.startswith("tabular/")]
+    # Lists have no columns; 10x lists no header; headerless tables a value as header.
+    assert all(name.startswith("genes/") for names in refused.values() for name in names)
+    assert refused["first column"] == [name for name in refused["first column"]
+                                       if name.endswith(".txt")]
+
+
+def test_every_column_of_every_real_csv_is_kept() -> None:
+    tables = sorted(data_file(DATA / "tabular" / "csv").rglob("*.csv"))
+    assert len(tables) == 326
+    for table in tables:
+        width = len(pd.read_csv(table, nrows=0).columns)
+        assert len(read_header_features(str(table))) == width, table
