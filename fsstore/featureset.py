@@ -474,7 +474,7 @@ def _checked_text(values: list[Any]) -> list[str]:
     not_text = [value for value in values if type(value) is not str]
     if not_text:
         raise InvalidMemberError(
-            f"{len(not_text)} member(s) are not strings: {preview(not_text)}; feature set "
+            f"{len(not_text):,} member(s) are not strings: {preview(not_text)}; feature set "
             "members are identifiers, so convert them to text first",
             not_text,
         )
@@ -511,7 +511,7 @@ def _reject_non_text(values: list[Any]) -> None:
     other = [value for value in values if type(value) is not str]
     if other:
         raise InvalidMemberError(
-            f"{len(other)} value(s) are not text: {preview(other)}; feature set members are "
+            f"{len(other):,} value(s) are not text: {preview(other)}; feature set members are "
             "identifiers, so convert them to text first (for example with str)",
             other,
         )

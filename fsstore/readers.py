@@ -408,8 +408,8 @@ def _parsed_rows(text: str, path: str, fmt: str, header: bool) -> list[list[str]
                 extra = row[len(rows[0]):]
                 if any(strip_white_space(cell) for cell in extra):
                     raise UnsupportedFileError(
-                        f"line {reader.line_num} of {path} has {len(row)} fields but the "
-                        f"header has {len(rows[0])} ({_listed(rows[0])}); quote cells that "
+                        f"line {reader.line_num} of {path} has {len(row):,} fields but the "
+                        f"header has {len(rows[0]):,} ({_listed(rows[0])}); quote cells that "
                         f"hold the separator ({separator!r}), or fix the row"
                     )
                 row = row[:len(rows[0])]
@@ -584,7 +584,7 @@ def _choose_column(path: str, names: list[str], column: str | None,
         if len(names) == 1:
             return 0, True
         raise UnsupportedFileError(
-            f"{path} has {len(names)} columns ({_listed(names)}); choose one with --column, "
+            f"{path} has {len(names):,} columns ({_listed(names)}); choose one with --column, "
             "or use --header to store the column names themselves"
         )
     if column and column in names:

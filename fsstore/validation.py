@@ -153,7 +153,7 @@ def check_features(pairs: Sequence[tuple[str, str]], registry: Registry, *, stri
         kept.append((name, registered[name]))
     if clashes:
         raise FeatureDtypeMismatchError(
-            f"{len(clashes)} columns have a dtype that disagrees with their registered "
+            f"{len(clashes):,} columns have a dtype that disagrees with their registered "
             f"Feature in {registry.label}: {_listed(clashes)}; convert the columns (e.g. "
             "DataFrame.astype) or register features under other names",
             [clash.split(" (")[0] for clash in clashes],
@@ -163,7 +163,7 @@ def check_features(pairs: Sequence[tuple[str, str]], registry: Registry, *, stri
 
 def _listed(items: Sequence[str], limit: int = 5) -> str:
     more = len(items) - limit
-    return ", ".join(items[:limit]) + (f", ... ({more} more)" if more > 0 else "")
+    return ", ".join(items[:limit]) + (f", ... ({more:,} more)" if more > 0 else "")
 
 
 def validation_error(inspection: Inspection, distinct: int, version: str | None = None,

@@ -329,3 +329,29 @@ def test_a_malformed_csv_is_invalid_input_naming_the_line(tmp_path: Path, text: 
         done = fsstore("add", "-", "--format", "csv", *how, cwd=tmp_path, stdin=text)
         assert done.returncode == 4
         assert done.stderr.startswith(message)
+
+
+# -- how counts and tables read -----------------------------------------------------------
+
+def test_counts_in_messages_have_thousands_separators(tmp_path: Path) -> None:
+    orthologs = data_file(DATA / "genes" / "orthologs"
+                          / "celltypist_Ensembl105_Human2Mouse_Genes.csv.gz")
+    assert fsstore("init", cwd=tmp_path).returncode == 0
+    args = ("add", str(orthologs), "--no-header", "--column", "1", "--field", "Gene.symbol")
+    refused = fsstore(*args, cwd=tmp_path)
+    assert refused.returncode == 4
+    assert refused.stderr.startswith("error: 21,809 of 47,164 values are missing")
+    done = fsstore(*args, "--lenient", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "dropped 21,809 missing values of 47,164" in done.stderr
+
+
+def test_tables_have_no_trailing_white_space(symbols_store: Path) -> None:
+    assert fsstore("add", "genes.txt", "--field", "Gene.symbol", "--lenient", "--name", "g",
+                   cwd=symbols_store).returncode == 0
+    for command in (["ls"], ["registry", "ls"], ["find", "--member", "CD8A"]):
+        done = fsstore(*command, cwd=symbols_store)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert len(lines) == 2
+        assert lines == [line.rstrip() for line in lines]

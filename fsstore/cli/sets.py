@@ -175,7 +175,7 @@ def _report_add(store: Store, outcome: SaveOutcome, as_json: bool,
     for line in describe_report(store, report, feature_set.itype, validated):
         click.echo(line, err=True)
     if report is not None and report.missing:
-        click.echo(f"dropped {plural(report.missing, 'missing value')} of {report.n_input}",
+        click.echo(f"dropped {plural(report.missing, 'missing value')} of {report.n_input:,}",
                    err=True)
     if report is not None and report.duplicates:
         click.echo(f"merged {plural(len(report.duplicates), 'repeated value')} "

@@ -157,7 +157,7 @@ def _check_agreement(wanted: dict[str, str], known: dict[str, str]) -> None:
         shown = ", ".join(f"{name} ({known[name]}, given {wanted[name]})"
                           for name in clashes[:5]) + (", ..." if len(clashes) > 5 else "")
         raise FeatureDtypeMismatchError(
-            f"{len(clashes)} features are already registered with another dtype: {shown}; "
+            f"{len(clashes):,} features are already registered with another dtype: {shown}; "
             "a Feature's dtype does not change, so give the column another name or convert it",
             clashes,
         )

@@ -46,7 +46,7 @@ class Suggestion:
     def describe(self, limit: int = 3) -> str:
         where = f" (found in field {self.via})" if self.via else ""
         if self.ambiguous:
-            return (f"{self.value!r} -> {len(self.candidates)} candidates by {self.kind}"
+            return (f"{self.value!r} -> {len(self.candidates):,} candidates by {self.kind}"
                     f"{where}: {preview(self.candidates, limit)}")
         return f"{self.value!r} -> {self.candidates[0]!r} by {self.kind}{where}"
 

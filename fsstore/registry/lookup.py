@@ -349,7 +349,7 @@ def text_values(values: Iterable[Any]) -> tuple[list[str], int]:
     not_text = [value for value in present if type(value) is not str]
     if not_text:
         raise InvalidMemberError(
-            f"{len(not_text)} values are not text: {preview(not_text)}; identifiers are "
+            f"{len(not_text):,} values are not text: {preview(not_text)}; identifiers are "
             "compared as text, so convert them first (integer ids: str(value))",
             not_text,
         )
