@@ -491,6 +491,12 @@ def _as_pair(feature: Feature | tuple[str, str | None] | str) -> tuple[str, str]
 
 
 def _as_list(values: Any, what: str) -> list[Any]:
+    if isinstance(values, pd.DataFrame):
+        # Iterating a DataFrame gives its column names, which would silently become the set.
+        raise InvalidInputError(
+            f"{what} must be a list of values, not a DataFrame; for its columns as Features "
+            "use FeatureSet.from_df(df), for the values of one column pass df[column]"
+        )
     if isinstance(values, str | bytes):
         raise InvalidInputError(
             f"{what} must be a list of values, not one {type(values).__name__} "

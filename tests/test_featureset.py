@@ -16,6 +16,7 @@ from fsstore import (
     Feature,
     FeatureSet,
     InvalidDtypeError,
+    InvalidInputError,
     InvalidMemberError,
     InvalidNameError,
     Store,
@@ -246,3 +247,34 @@ def test_a_set_stored_with_padded_members_before_the_rule_still_reads_and_verifi
     saved = store.save(old)
     assert store.get(saved.hash).member_names == (" A", "B")
     assert verify(store).ok
+
+
+# -- what from_values takes ---------------------------------------------------------------
+
+def test_a_dataframe_is_refused_pointing_to_from_df_or_one_column() -> None:
+    frame = pd.DataFrame({"gene": ["CD4", "CD8A"], "score": [1.0, 2.0]})
+    for build in (lambda: FeatureSet.from_values(frame, field="Gene.symbol"),
+                  lambda: FeatureSet(frame)):
+        with pytest.raises(InvalidInputError, match=r"not a DataFrame; .*from_df\(df\).*"
+                           r"df\[column\]"):
+            build()
+    assert FeatureSet.from_values(frame["gene"], field="Gene.symbol").member_names == (
+        "CD4", "CD8A")
+
+
+def test_a_single_string_is_refused_not_split_into_characters() -> None:
+    # The package's convention for one value given where a list belongs: an error saying
+    # to wrap it, as FeatureSet(...) and from_values have always done.
+    for value in ("CD8A", b"CD8A"):
+        with pytest.raises(InvalidInputError, match=r"not one (str|bytes).*wrap a single"):
+            FeatureSet.from_values(value, field="Gene.symbol")
+    assert FeatureSet.from_values(["CD8A"], field="Gene.symbol").member_names == ("CD8A",)
+
+
+def test_registry_lookups_refuse_a_string_or_a_dataframe(store: Store) -> None:
+    store.register({"symbol": ["CD4", "CD8A"]}, name="Gene", version="v1")
+    registry = store.registry("Gene")
+    for values in ("CD4", pd.DataFrame({"CD4": [1]})):
+        for call in (registry.inspect, registry.validate, registry.standardize):
+            with pytest.raises(InvalidInputError, match="must be a list"):
+                call(values, "symbol")

@@ -15,7 +15,7 @@ import pandas as pd
 
 from fsstore.canonical import nfc, parse_itype, strip_white_space
 from fsstore.errors import InvalidItypeError, InvalidMemberError, preview
-from fsstore.featureset import _as_text, _is_missing
+from fsstore.featureset import _as_list, _as_text, _is_missing
 from fsstore.registry.inspection import Inspection, Mapping, Standardized, Suggestion
 from fsstore.registry.schemes import scheme_hint
 from fsstore.registry.table import RegistryTable
@@ -198,7 +198,8 @@ class Registry:
     def validate(self, values: Iterable[Any], field: str) -> list[bool]:
         """For each value, whether the field holds it (missing values are not valid)."""
         known = self.counts(field)
-        return [isinstance(value, str) and nfc(value) in known for value in values]
+        return [isinstance(value, str) and nfc(value) in known
+                for value in _as_list(values, "values")]
 
     def inspect(self, values: Iterable[Any], field: str) -> Inspection:
         """Which values the field holds, which it does not, and suggestions for the latter.
@@ -292,7 +293,7 @@ class Registry:
         Valid values, missing values and values without a single suggestion are kept as
         they were; ambiguous ones are reported, never resolved by picking one.
         """
-        raw = list(values)
+        raw = _as_list(values, "values")
         present, _ = text_values(raw)
         inspection = self.inspect_text(present, field)
         changed = {value: item for value, item in inspection.suggestions.items()
@@ -344,7 +345,7 @@ def text_values(values: Iterable[Any]) -> tuple[list[str], int]:
 
     Values that are not text raise :class:`~fsstore.errors.InvalidMemberError`.
     """
-    raw = values.tolist() if hasattr(values, "tolist") else list(values)
+    raw = _as_list(values, "values")
     present = [_as_text(value) for value in raw if not _is_missing(value)]
     not_text = [value for value in present if type(value) is not str]
     if not_text:
