@@ -404,7 +404,7 @@ def _parsed_rows(text: str, path: str, fmt: str, header: bool) -> list[list[str]
     rows: list[list[str]] = []
     try:
         for row in reader:
-            if header and rows and len(row) > len(rows[0]):
+            if header and rows and len(row) > len(rows[0]) and any(rows[0]):
                 extra = row[len(rows[0]):]
                 if any(strip_white_space(cell) for cell in extra):
                     raise UnsupportedFileError(

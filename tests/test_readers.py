@@ -308,6 +308,7 @@ def test_a_damaged_parquet_file_reads_or_is_refused_naming_it(tmp_path: Path) ->
     ('a,b\n"1,2\n', r"line 2 of .*m\.csv is not valid csv \(unexpected end of data\)"),
     ('a,b\n"1"2,3\n', r"line 2 of .*m\.csv is not valid csv"),
     ("a,b\n1\r2,3\n", r"line 2 of .*m\.csv holds a carriage return that does not end"),
+    ("\na,b\n1,2\n", r"m\.csv is empty or its header row is blank"),
 ])
 def test_a_malformed_table_is_refused_naming_file_and_line(tmp_path: Path, text: str,
                                                            message: str) -> None:
