@@ -278,3 +278,11 @@ def test_registry_lookups_refuse_a_string_or_a_dataframe(store: Store) -> None:
         for call in (registry.inspect, registry.validate, registry.standardize):
             with pytest.raises(InvalidInputError, match="must be a list"):
                 call(values, "symbol")
+
+
+def test_a_feature_named_with_surrounding_white_space_cannot_be_registered(
+        store: Store) -> None:
+    with pytest.raises(InvalidInputError, match=r"' a' begins or ends with white space"):
+        store.register_features([Feature(" a", "int")])
+    with pytest.raises(InvalidMemberError, match=r"column name\(s\) begin or end"):
+        store.register_features(pd.DataFrame({" a": [1]}))
