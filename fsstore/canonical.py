@@ -39,6 +39,7 @@ from fsstore.errors import (
 __all__ = [
     "ENCODING",
     "UID_LENGTH",
+    "WHITE_SPACE",
     "CanonicalSet",
     "canonical_members",
     "digest",
@@ -46,12 +47,22 @@ __all__ = [
     "encode_reference",
     "nfc",
     "parse_itype",
+    "strip_white_space",
 ]
 
 ENCODING: Final = "fsstore.featureset.v1"
 UID_LENGTH: Final = 16
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+WHITE_SPACE: Final = ("\t \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+                      "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+"""What members may not begin or end with: tab, space, and the other characters of
+Unicode's White_Space property that are not control characters. The control characters
+among White_Space (line feed, carriage return, U+000B, U+000C, U+0085) and the separators
+U+001C to U+001F that Python also counts as space are refused anywhere in a member, so
+they are never stripped: stripping them would hide a file split wrongly."""
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_PADDED: Final = re.compile(f"(?:^|\x00)[{WHITE_SPACE}]|[{WHITE_SPACE}](?:\x00|\\Z)")
+"""White space next to a NUL or an end of the NUL-joined members: a member may be padded."""
 _IDENTIFIER: Final = r"[A-Za-z_][A-Za-z0-9_]*"
 _ITYPE: Final = re.compile(rf"^{_IDENTIFIER}(\.{_IDENTIFIER})+$")
 _COLON: Final = pa.scalar(":", pa.large_string())
@@ -81,6 +92,11 @@ def nfc(text: str) -> str:
     return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
 
 
+def strip_white_space(text: str) -> str:
+    """``text`` without surrounding :data:`WHITE_SPACE` (the only white space files lose)."""
+    return text.strip(WHITE_SPACE)
+
+
 def parse_itype(itype: str) -> tuple[str, str]:
     """Split ``Registry.field`` (the registry may be dotted) into registry and field."""
     if not isinstance(itype, str) or not _ITYPE.match(itype):
@@ -92,12 +108,19 @@ def parse_itype(itype: str) -> tuple[str, str]:
     return registry, field
 
 
-def canonical_members(members: Iterable[Member], ordered: bool) -> tuple[Member, ...]:
-    """Validate, NFC-normalise, and order members as the encoding requires."""
+def canonical_members(members: Iterable[Member], ordered: bool, *,
+                      stored: bool = False) -> tuple[Member, ...]:
+    """Validate, NFC-normalise, and order members as the encoding requires.
+
+    ``stored`` says the members come from a stored manifest. Surrounding white space is
+    then accepted: fsstore refused it only from encoding rules published after sets
+    holding it may have been stored, and the encoding of those sets is unchanged, so they
+    still read and verify.
+    """
     pairs = list(members)
     if not pairs:
         raise EmptyFeatureSetError("a feature set needs at least one member; none were given")
-    names = _checked_names([name for name, _ in pairs])
+    names = _checked_names([name for name, _ in pairs], padded_ok=stored)
     dtypes = _checked_dtypes(names, [dtype for _, dtype in pairs])
     names = _nfc_all(names)
     if ordered:
@@ -154,11 +177,11 @@ def _concatenated(values: pa.Array) -> bytes:
     return bytes(values.buffers()[2][start:end].to_pybytes())
 
 
-def _checked_names(names: list[object]) -> list[str]:
+def _checked_names(names: list[object], *, padded_ok: bool = False) -> list[str]:
     not_text = [name for name in names if type(name) is not str]
     if not_text:
         raise InvalidMemberError(
-            f"{len(not_text)} member(s) are not strings: {preview(not_text)}; feature set "
+            f"{len(not_text):,} member(s) are not strings: {preview(not_text)}; feature set "
             "members are identifiers, so convert them to text first",
             not_text,
         )
@@ -170,14 +193,24 @@ def _checked_names(names: list[object]) -> list[str]:
     if _SURROGATE.search(joined):
         bad = [name for name in texts if _SURROGATE.search(name)]
         raise InvalidMemberError(
-            f"{len(bad)} member(s) are not valid Unicode text (they hold lone surrogates, "
+            f"{len(bad):,} member(s) are not valid Unicode text (they hold lone surrogates, "
             f"usually from bytes decoded with the wrong codec): {preview(bad)}",
             bad,
+        )
+    padded = ([name for name in texts if name != name.strip(WHITE_SPACE)]
+              if not padded_ok and _PADDED.search("\x00".join(texts)) else [])
+    if padded:
+        raise InvalidMemberError(
+            f"{len(padded):,} member(s) begin or end with white space: {preview(padded)}; "
+            "members are identifiers, and files are read with it removed, so strip it "
+            "first (or build with from_values(..., strict=False), which strips it and "
+            "reports it)",
+            padded,
         )
     if _CONTROL.search(joined):
         bad = [name for name in texts if _CONTROL.search(name)]
         raise InvalidMemberError(
-            f"{len(bad)} member(s) contain a control character (tab, newline, ...): "
+            f"{len(bad):,} member(s) contain a control character (tab, newline, ...): "
             f"{preview(bad)}; this usually means the input file was split wrongly",
             bad,
         )

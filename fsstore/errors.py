@@ -52,7 +52,7 @@ def preview(values: Sequence[object], limit: int = 5) -> str:
     """Render the first few values of a list for an error message."""
     shown = ", ".join(shorten(repr(value)) for value in values[:limit])
     more = len(values) - limit
-    return f"{shown}, ... ({more} more)" if more > 0 else shown
+    return f"{shown}, ... ({more:,} more)" if more > 0 else shown
 
 
 def shorten(text: str, limit: int = 80) -> str:

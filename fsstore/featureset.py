@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -13,7 +14,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
-from fsstore.canonical import UID_LENGTH, CanonicalSet, canonical_members, nfc, parse_itype
+from fsstore.canonical import (
+    UID_LENGTH,
+    CanonicalSet,
+    canonical_members,
+    nfc,
+    parse_itype,
+    strip_white_space,
+)
 from fsstore.dtypes import dtype_of_series, normalize_dtype
 from fsstore.errors import (
     DuplicateColumnError,
@@ -64,25 +72,31 @@ class InputReport:
     """``(given, replacement)`` for values replaced by their suggestion (standardize)."""
     validated_against: str | None = None
     """The registry table the values were checked against; None if they were not."""
+    stripped: tuple[str, ...] = ()
+    """Distinct values given with surrounding white space, which was removed (lenient)."""
 
     @property
     def clean(self) -> bool:
         return not (self.missing or self.duplicates or self.dropped or self.multiple
-                    or self.standardized)
+                    or self.standardized or self.stripped)
 
     def summary(self) -> str:
-        parts = [f"{self.n_input} values read"]
+        parts = [f"{self.n_input:,} values read"]
         if self.missing:
-            parts.append(f"{self.missing} missing dropped")
+            parts.append(f"{self.missing:,} missing dropped")
+        if self.stripped:
+            parts.append(f"{len(self.stripped):,} stripped of surrounding white space "
+                         f"({preview(self.stripped)})")
         if self.dropped:
-            parts.append(f"{len(self.dropped)} invalid dropped ({preview(self.dropped)})")
+            parts.append(f"{len(self.dropped):,} invalid dropped ({preview(self.dropped)})")
         if self.duplicates:
-            parts.append(f"{len(self.duplicates)} repeated ({preview(self.duplicates)})")
+            parts.append(f"{len(self.duplicates):,} repeated ({preview(self.duplicates)})")
         if self.standardized:
             shown = preview([f"{old} -> {new}" for old, new in self.standardized])
-            parts.append(f"{len(self.standardized)} standardized ({shown})")
+            parts.append(f"{len(self.standardized):,} standardized ({shown})")
         if self.multiple:
-            parts.append(f"{len(self.multiple)} match several records ({preview(self.multiple)})")
+            parts.append(f"{len(self.multiple):,} match several records "
+                         f"({preview(self.multiple)})")
         parts.append(f"validated against {self.validated_against}" if self.validated_against
                      else "not validated against a registry")
         return "; ".join(parts)
@@ -180,9 +194,11 @@ class FeatureSet:
     ) -> FeatureSet:
         """Build a set from identifiers, e.g. Ensembl gene ids for ``Gene.ensembl_gene_id``.
 
-        Missing values (None, NaN, empty or blank strings) raise
-        :class:`~fsstore.errors.InvalidMemberError`; with ``strict=False`` they are dropped
-        and counted in :attr:`report`. Repeats in unordered input are merged and reported.
+        Missing values (None, NaN, empty or blank strings) and values with surrounding
+        white space (see :data:`~fsstore.canonical.WHITE_SPACE`) raise
+        :class:`~fsstore.errors.InvalidMemberError`; with ``strict=False`` missing values
+        are dropped and counted, and white space is stripped and the values listed, in
+        :attr:`report`. Repeats in unordered input are merged and reported.
         For ``Feature.name``, ``type`` becomes the dtype of every feature.
 
         Values are validated against the field's registry in ``store`` (a Store or a path;
@@ -203,10 +219,11 @@ class FeatureSet:
         missing = len(raw) - len(present)
         if missing and strict:
             raise InvalidMemberError(
-                f"{missing} of {len(raw)} values are missing (None, NaN or blank); "
+                f"{missing:,} of {len(raw):,} values are missing (None, NaN or blank); "
                 "remove them, or pass strict=False (--lenient) to drop and report them",
                 [value for value in raw if _is_missing(value)],
             )
+        present, stripped = _stripped(present, strict)
         registry_name, _ = parse_itype(field)
         member_dtype = "" if type is None else normalize_dtype(type)
         checked = None
@@ -222,6 +239,7 @@ class FeatureSet:
             multiple=checked.multiple if checked else (),
             standardized=checked.standardized if checked else (),
             validated_against=checked.registry if checked else None,
+            stripped=stripped,
         )
         if not present and checked is not None and checked.dropped:
             raise EmptyFeatureSetError(
@@ -255,7 +273,10 @@ class FeatureSet:
     ) -> FeatureSet:
         """Build the set of a DataFrame's columns as Features with dtypes from pandas.
 
-        When the store (as for :meth:`from_values`) has a Feature registry, every column
+        A column name with surrounding white space raises
+        :class:`~fsstore.errors.InvalidMemberError`; with ``strict=False`` it is stripped
+        and listed in ``report.stripped``. When the store (as for :meth:`from_values`) has
+        a Feature registry, every column
         must be a registered Feature: others raise
         :class:`~fsstore.errors.ValidationError`, or with ``strict=False`` are dropped and
         listed in ``report.dropped``. A column whose dtype disagrees with its registered
@@ -266,7 +287,8 @@ class FeatureSet:
             raise InvalidInputError(
                 f"from_df needs a pandas DataFrame, not {type(df).__name__}{hint}"
             )
-        columns = [_column_name(label) for label in df.columns]
+        columns, stripped = _stripped([_column_name(label) for label in df.columns], strict,
+                                      what="column name")
         repeated = _repeated([nfc(column) for column in columns])
         if repeated:
             raise DuplicateColumnError(
@@ -279,9 +301,15 @@ class FeatureSet:
             for position, column in enumerate(columns)
         ]
         if not validate:
-            return cls(features, None, name, ordered=ordered, description=description)
-        return cls.from_features(features, name, ordered=ordered, description=description,
-                                 store=store, strict=strict)
+            feature_set = cls(features, None, name, ordered=ordered, description=description)
+        else:
+            feature_set = cls.from_features(features, name, ordered=ordered,
+                                            description=description, store=store,
+                                            strict=strict)
+        if stripped:
+            report = feature_set.report or InputReport(len(features))
+            feature_set.report = dataclasses.replace(report, stripped=stripped)
+        return feature_set
 
     @classmethod
     def from_features(
@@ -446,7 +474,7 @@ def _checked_text(values: list[Any]) -> list[str]:
     not_text = [value for value in values if type(value) is not str]
     if not_text:
         raise InvalidMemberError(
-            f"{len(not_text)} member(s) are not strings: {preview(not_text)}; feature set "
+            f"{len(not_text):,} member(s) are not strings: {preview(not_text)}; feature set "
             "members are identifiers, so convert them to text first",
             not_text,
         )
@@ -463,6 +491,12 @@ def _as_pair(feature: Feature | tuple[str, str | None] | str) -> tuple[str, str]
 
 
 def _as_list(values: Any, what: str) -> list[Any]:
+    if isinstance(values, pd.DataFrame):
+        # Iterating a DataFrame gives its column names, which would silently become the set.
+        raise InvalidInputError(
+            f"{what} must be a list of values, not a DataFrame; for its columns as Features "
+            "use FeatureSet.from_df(df), for the values of one column pass df[column]"
+        )
     if isinstance(values, str | bytes):
         raise InvalidInputError(
             f"{what} must be a list of values, not one {type(values).__name__} "
@@ -483,7 +517,7 @@ def _reject_non_text(values: list[Any]) -> None:
     other = [value for value in values if type(value) is not str]
     if other:
         raise InvalidMemberError(
-            f"{len(other)} value(s) are not text: {preview(other)}; feature set members are "
+            f"{len(other):,} value(s) are not text: {preview(other)}; feature set members are "
             "identifiers, so convert them to text first (for example with str)",
             other,
         )
@@ -495,15 +529,39 @@ def _as_text(value: Any) -> Any:
     return str(value) if isinstance(value, str) else value
 
 
+def _stripped(values: list[Any], strict: bool, what: str = "value",
+              ) -> tuple[list[Any], tuple[str, ...]]:
+    """``values`` without surrounding white space, and the distinct values that had some.
+
+    Strict, any such value is an error: a member never has it, and files lose it when they
+    are read, so ``from_values([' A'])`` must not give another set than a file holding it.
+    """
+    padded = tuple(dict.fromkeys(value for value in values if type(value) is str
+                                 and value != strip_white_space(value)))
+    if not padded:
+        return values, ()
+    if strict:
+        raise InvalidMemberError(
+            f"{len(padded):,} {what}(s) begin or end with white space: {preview(padded)}; "
+            "strip it first (files are read with it removed), or pass strict=False "
+            "(--lenient) to strip it and list them in the report",
+            padded,
+        )
+    return [strip_white_space(value) if type(value) is str else value
+            for value in values], padded
+
+
 def _is_missing(value: Any) -> bool:
+    # Blank means empty once the white space files lose is removed; control characters
+    # such as U+0085 are not blank but refused, as they are when a file holds them.
     if type(value) is str:
-        return not value or value.isspace()
+        return not strip_white_space(value)
     if value is None or value is pd.NA or value is pd.NaT:
         return True
     if isinstance(value, float):
         return math.isnan(value)
     if isinstance(value, str):
-        return not value.strip()
+        return not strip_white_space(value)
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):

@@ -147,7 +147,7 @@ def decode_manifest(source: Any, expected_hash: str, where: str) -> tuple[Canoni
         ordered = metadata["fsstore.ordered"] == "true"
         names = table.column("name").to_pylist()
         dtypes = ["" if value is None else value for value in table.column("dtype").to_pylist()]
-        members = canonical_members(zip(names, dtypes, strict=True), ordered)
+        members = canonical_members(zip(names, dtypes, strict=True), ordered, stored=True)
         provenance = _provenance(metadata)
     except CorruptObjectError:
         raise

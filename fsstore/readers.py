@@ -17,9 +17,11 @@ row (as lists exported from HDF5 files do) is a ``tsv`` table; a "list" whose li
 hold the same number of tabs is a ``tsv`` table. Compressed input (gzip, bzip2, xz, zstd)
 is recognised by its first bytes, whatever its name, also on standard input (``-``).
 
-Text cells are read as text and normalised the same way in every format: surrounding white
-space is removed, and an empty cell or one of :data:`MISSING` is a missing value. Blank
-lines at the end of a file are not values; blank lines before the end are missing values.
+Lines end at a line feed, optionally preceded by a carriage return; no other character
+ends a line. Text cells are read as text and normalised the same way in every format:
+surrounding white space (:data:`fsstore.canonical.WHITE_SPACE`) is removed, and an empty
+cell or one of :data:`MISSING` is a missing value. Blank lines at the end of a file are not
+values; blank lines before the end are missing values.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import gzip
 import io
 import logging
 import lzma
+import re
 import sys
 import zlib
 from dataclasses import dataclass
@@ -40,7 +43,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fsstore.dtypes import dtype_of_pandas_dtype
+from fsstore.canonical import strip_white_space
+from fsstore.dtypes import dtype_of_pandas_dtype, dtype_of_series
 from fsstore.errors import DuplicateColumnError, UnsupportedFileError
 from fsstore.featureset import Feature
 
@@ -48,9 +52,11 @@ __all__ = [
     "FORMATS",
     "MISSING",
     "Column",
+    "Header",
     "detect_format",
     "read_column",
     "read_head",
+    "read_header",
     "read_header_features",
     "read_table",
     "read_values",
@@ -75,6 +81,12 @@ _HEADER_WORDS: Final = frozenset({"id", "ids", "gene", "genes", "gene_id", "gene
                                   "feature_types", "genome", "ensembl_id", "index"})
 _SUFFIXES: Final = (".gz", ".bz2", ".xz", ".zst")
 _PARQUET_MAGIC: Final = b"PAR1"
+_BZIP2_MAGIC: Final = re.compile(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)")
+"""A bzip2 stream: ``BZh``, the block size, then a block or the end-of-stream marker. The
+three letters alone would also take a list whose first member starts with them (a list
+starting with all ten characters still would; no identifier looks like that)."""
+_SYMBOL_FIELD: Final = "symbol"
+"""Fields of this name hold symbols, which a 10x list keeps in its second column."""
 _SHOWN: Final = 8
 _SNIFF_BYTES: Final = 1 << 16
 _SNIFF_LINES: Final = 200
@@ -88,6 +100,8 @@ class Column:
     values: list[Any]
     chosen: bool = False
     """True when the column was picked because the table has only this one."""
+    note: str | None = None
+    """A sentence for people about a column picked by default (a 10x list's ids or names)."""
 
 
 def detect_format(path: str) -> str:
@@ -110,15 +124,15 @@ def detect_format(path: str) -> str:
 
 def sniff_format(path: str, head: bytes) -> str:
     """The format of ``path`` judged from its name and its first (decompressed) bytes."""
-    if head.startswith(_PARQUET_MAGIC):
-        return "parquet"
+    if head.startswith(_PARQUET_MAGIC) and b"\x00" in head:
+        return "parquet"  # text never holds NUL; a list may start with the letters PAR1
     guessed = detect_format(path)
     if guessed == "parquet":
         return guessed
     text = _decode(head, path, partial=True)
-    lines = [line for line in text.splitlines()[:_SNIFF_LINES] if line.strip()]
+    lines = [line for line in _split_lines(text)[:_SNIFF_LINES] if strip_white_space(line)]
     first = lines[0].split("\t") if lines else []
-    if len(first) >= 3 and first[2].strip() in _TENX_TYPES:
+    if len(first) >= 3 and strip_white_space(first[2]) in _TENX_TYPES:
         if guessed != "10x":
             log.info("%s holds 10x feature rows (id, name, type); reading it as 10x", path)
         return "10x"
@@ -132,11 +146,18 @@ def sniff_format(path: str, head: bytes) -> str:
 
 
 def read_column(path: str, *, fmt: str | None = None, column: str | None = None,
-                header: bool = True, feature_type: str | None = None) -> Column:
+                header: bool = True, feature_type: str | None = None,
+                field: str | None = None) -> Column:
     """One column of a file, missing cells as None.
 
-    ``column`` is a column name, or a 0-based position when the table has no such name.
-    A table with a single column needs no ``column``; 10x files default to the id column.
+    ``column`` is a column name, or a 0-based position when the table has no such name
+    (columns without a name in the header row are reached by position only). A table with
+    a single column needs no ``column``. A 10x list defaults to its name column (1) when
+    ``field`` (an itype) is a symbol field (``Gene.symbol``), else to its id column (0);
+    :attr:`Column.note` then says which was read. The row index
+    that pandas stores in a Parquet file is a column here, first, as in the csv of the
+    same frame: a named index by its name, an unnamed one as ``index`` (``level_0``, ...
+    for several levels).
     ``feature_type`` keeps only the 10x rows of that type (``Gene Expression``); a 10x file
     holding several types needs it.
     """
@@ -156,30 +177,43 @@ def read_column(path: str, *, fmt: str | None = None, column: str | None = None,
         return Column("", _lines(data, path))
     if fmt == "parquet":
         table = _parquet(data, path)
-        names = _data_columns(table.schema)
-        name, chosen = _choose_column(path, names, column, fmt)
-        return Column(name, _parquet_values(table.column(name), path, name), chosen)
+        stored = _readable_columns(table.schema, path)
+        position, chosen = _choose_column(path, [name for name, _ in stored], column, fmt)
+        name, field = stored[position]
+        return Column(name, _parquet_values(table.column(field), path, name), chosen)
     has_header = header and fmt != "10x"
-    names, rows = _text_rows(data, path, fmt, has_header)
+    names, rows = _text_rows(data, path, fmt, has_header, every_name=None)
+    note = None
     if fmt == "10x":
         rows = _rows_of_feature_type(rows, path, feature_type)
-        column = "0" if column is None else column
-    name, chosen = _choose_column(path, names, column, fmt)
-    position = names.index(name)
+        if column is None:
+            column, note = _tenx_column(path, field)
+    position, chosen = _choose_column(path, names, column, fmt)
+    name = names[position]
     values = [_cell(row[position]) if position < len(row) else None for row in rows]
     if has_header and not values:
         raise UnsupportedFileError(
             f"{path} has a header row ({_listed(names)}) and no values; "
             "pass --no-header if the first line holds values"
         )
-    return Column(name, values, chosen)
+    return Column(name, values, chosen, note)
+
+
+def _tenx_column(path: str, field: str | None) -> tuple[str, str]:
+    """The column of a 10x list to read for ``field``, and a note saying so."""
+    if field is not None and field.rpartition(".")[2] == _SYMBOL_FIELD:
+        return "1", (f"reading the names (column 1) of {path}, a 10x features list, for "
+                     f"{field}; pass --column 0 for its ids")
+    return "0", (f"reading the ids (column 0) of {path}, a 10x features list; pass "
+                 "--column 1 for its names")
 
 
 def read_values(path: str, *, fmt: str | None = None, column: str | None = None,
-                header: bool = True, feature_type: str | None = None) -> list[Any]:
+                header: bool = True, feature_type: str | None = None,
+                field: str | None = None) -> list[Any]:
     """The values of one column of a file (see :func:`read_column`)."""
     return read_column(path, fmt=fmt, column=column, header=header,
-                       feature_type=feature_type).values
+                       feature_type=feature_type, field=field).values
 
 
 def read_table(path: str, *, fmt: str | None = None, header: bool = True) -> Any:
@@ -196,16 +230,46 @@ def read_table(path: str, *, fmt: str | None = None, header: bool = True) -> Any
             f"{path} is read as a plain list; a registry needs a csv, tsv or parquet table "
             "(pass --format to override the guess)"
         )
-    names, rows = _text_rows(data, path, fmt, header and fmt != "10x")
+    names, rows = _text_rows(data, path, fmt, header and fmt != "10x",
+                             every_name="a registry table names its fields by its columns")
     width = len(names)
     cells = [[_cell(row[i]) if i < len(row) else None for i in range(width)] for row in rows]
     return pd.DataFrame(cells, columns=names, dtype=object)
 
 
 def read_header_features(path: str, *, fmt: str | None = None) -> list[Feature]:
-    """The columns of a table as Features, with dtypes inferred from the data."""
-    from fsstore.featureset import FeatureSet
+    """The columns of a table as Features, with dtypes inferred from the data.
 
+    Only infers: nothing is validated against a registry, so the caller applies its own
+    options (strict or lenient, which store) afterwards. A column without any value is
+    recorded as pandas reads it (``float``) and logged as a warning; :func:`read_header`
+    reports such columns to the caller instead.
+    """
+    header = read_header(path, fmt=fmt)
+    dtypes = {feature.name: feature.dtype for feature in header.features}
+    for name in header.empty:
+        log.warning("column %r of %s holds no values; its dtype is recorded as %s, which is "
+                    "what pandas reads for an empty column", name, path, dtypes[name])
+    return header.features
+
+
+@dataclass(frozen=True)
+class Header:
+    """The columns of a table as Features, in table order, and which of them are empty."""
+
+    features: list[Feature]
+    empty: tuple[str, ...] = ()
+    """Columns of a csv or tsv table without a single value (see :func:`read_header`)."""
+
+
+def read_header(path: str, *, fmt: str | None = None) -> Header:
+    """The columns of a table as Features, with dtypes inferred from the data, unvalidated.
+
+    A Parquet table gives the dtypes of its schema (without the row index pandas stores).
+    A csv or tsv table is read with pandas, which guesses each column's dtype from its
+    values; a column with no values at all is recorded as ``float`` and listed in
+    ``empty``, for the caller to tell (nothing is logged).
+    """
     data = _read_bytes(path)
     fmt = _resolve_format(path, fmt, data)
     if fmt in ("list", "10x"):
@@ -216,17 +280,32 @@ def read_header_features(path: str, *, fmt: str | None = None) -> list[Feature]:
     if fmt == "parquet":
         schema = _parquet(data, path, schema_only=True)
         names = _data_columns(schema)
-        return [Feature(name, _dtype_of_arrow_field(schema.field(name))) for name in names]
+        return Header([Feature(name, _dtype_of_arrow_field(schema.field(name)))
+                       for name in names])
     text = _decode(data, path)
     separator = "," if fmt == "csv" else "\t"
-    names = _checked_header(_first_row(text, separator), path)
+    rows = _parsed_rows(text, path, fmt, header=True)  # the table's shape, checked first
+    names = _checked_header(rows[0] if rows else [], path,
+                            every_name="--header records every column by its name "
+                            "(--column can read one column by name or position)")
     try:
+        # index_col=False: a trailing separator is an empty extra field (checked above),
+        # never a sign that the first column is a row index.
         frame = pd.read_csv(io.StringIO(text), sep=separator, header=None, skiprows=1,
                             names=names, keep_default_na=False, na_values=["", *MISSING],
-                            skipinitialspace=True)
+                            skipinitialspace=True, index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
         raise UnsupportedFileError(f"cannot read {path} as {fmt}: {_first_line(error)}") from None
-    return FeatureSet.from_df(frame).features
+    features = [Feature(name, dtype_of_series(frame.iloc[:, position], name))
+                for position, name in enumerate(names)]
+    # A column without a single value has no dtype of its own; pandas reads it as float.
+    # Refusing it would make real tables unlinkable (carData's MplsStops has an empty
+    # citationIssued column), so its dtype is recorded as read, and said out loud.
+    # Shortcoming: the same table with values in that column records another dtype, and
+    # so another hash.
+    empty = tuple(feature.name for position, feature in enumerate(features)
+                  if len(frame) and frame.iloc[:, position].isna().all())
+    return Header(features, empty)
 
 
 # -- formats ------------------------------------------------------------------------------
@@ -242,7 +321,8 @@ def _resolve_format(path: str, fmt: str | None, data: bytes) -> str:
 
 def _looks_like_legacy_10x(first: list[str]) -> bool:
     """Cell Ranger 2 ``genes.tsv``: two columns (id, name), no header."""
-    return len(first) == 2 and not any(cell.strip().lower() in _HEADER_WORDS for cell in first)
+    return len(first) == 2 and not any(strip_white_space(cell).lower() in _HEADER_WORDS
+                                       for cell in first)
 
 
 def _tab_separated(lines: list[str]) -> bool:
@@ -253,7 +333,7 @@ def _tab_separated(lines: list[str]) -> bool:
 
 def _rows_of_feature_type(rows: list[list[str]], path: str,
                           feature_type: str | None) -> list[list[str]]:
-    types = [row[2].strip() if len(row) > 2 else "" for row in rows]
+    types = [strip_white_space(row[2]) if len(row) > 2 else "" for row in rows]
     counts: dict[str, int] = {}
     for kind in types:
         counts[kind] = counts.get(kind, 0) + 1
@@ -278,39 +358,92 @@ def _rows_of_feature_type(rows: list[list[str]], path: str,
 
 def _lines(data: bytes, path: str) -> list[Any]:
     text = _decode(data, path)
-    return [_cell(line) for line in _without_trailing_blanks(text.splitlines())]
+    return [_cell(line) for line in _without_trailing_blanks(_split_lines(text))]
 
 
-def _text_rows(data: bytes, path: str, fmt: str, header: bool) -> tuple[list[str],
-                                                                         list[list[str]]]:
-    text = _decode(data, path)
-    separator = "," if fmt == "csv" else "\t"
-    rows = list(csv.reader(io.StringIO(text), delimiter=separator, strict=False))
-    rows = _without_trailing_blanks(rows)
+def _split_lines(text: str) -> list[str]:
+    """Lines end at a line feed, with an optional carriage return before it (``\\r\\n``).
+
+    Not :meth:`str.splitlines`, which also ends lines at U+000B, U+000C, U+001C to U+001E,
+    U+0085, U+2028, U+2029 and a lone carriage return: a member holding one of those would
+    silently become two. Here such characters stay in the member, where the canonical
+    rules judge them (U+2028 is valid; control characters are refused).
+    """
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the text ended with a line feed: no line follows it
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _text_rows(data: bytes, path: str, fmt: str, header: bool, *,
+               every_name: str | None) -> tuple[list[str], list[list[str]]]:
+    """The header (or positions as names) and the rows; see :func:`_checked_header`."""
+    rows = _parsed_rows(_decode(data, path), path, fmt, header)
     if not rows:
         raise UnsupportedFileError(f"{path} is empty")
     if header:
-        names = _checked_header(rows[0], path)
+        names = _checked_header(rows[0], path, every_name=every_name)
         return names, rows[1:]
     width = max(len(row) for row in rows)
     return [str(position) for position in range(width)], rows
 
 
-def _first_row(text: str, separator: str) -> list[str]:
-    return next(csv.reader(io.StringIO(text), delimiter=separator), [])
+def _parsed_rows(text: str, path: str, fmt: str, header: bool) -> list[list[str]]:
+    """The rows of a csv or tsv text, refusing what is not a table.
+
+    Broken quoting (a quote left open, text after a closing quote) and, below a header, a
+    row with more non-empty fields than the header has names are errors naming the line:
+    read on, they would shift or drop values silently. A row with fewer fields has
+    missing cells, and empty fields after the last column (a trailing separator) are
+    ignored.
+    """
+    separator = "," if fmt == "csv" else "\t"
+    # The text is split at line feeds only (see _split_lines); the csv module then refuses
+    # a lone carriage return in an unquoted cell instead of starting a row there.
+    reader = csv.reader(io.StringIO(text), delimiter=separator, strict=True)
+    rows: list[list[str]] = []
+    try:
+        for row in reader:
+            if header and rows and len(row) > len(rows[0]) and any(rows[0]):
+                extra = row[len(rows[0]):]
+                if any(strip_white_space(cell) for cell in extra):
+                    raise UnsupportedFileError(
+                        f"line {reader.line_num} of {path} has {len(row):,} fields but the "
+                        f"header has {len(rows[0]):,} ({_listed(rows[0])}); quote cells that "
+                        f"hold the separator ({separator!r}), or fix the row"
+                    )
+                row = row[:len(rows[0])]
+            rows.append(row)
+    except csv.Error as error:
+        if "new-line character" in str(error):
+            raise UnsupportedFileError(
+                f"line {reader.line_num} of {path} holds a carriage return that does not end "
+                "the line (lines end at \\n or \\r\\n); quote that cell or remove it"
+            ) from None
+        raise UnsupportedFileError(
+            f"line {reader.line_num} of {path} is not valid {fmt} ({error}); check the "
+            "quotes from that line on: a cell that starts with a quote must end with one"
+        ) from None
+    return _without_trailing_blanks(rows)
 
 
-def _checked_header(row: list[str], path: str) -> list[str]:
-    names = [name.strip() for name in row]
+def _checked_header(row: list[str], path: str, *, every_name: str | None) -> list[str]:
+    """Column names from a header row; unnamed columns are "".
+
+    ``every_name`` says why every column needs a name, for callers that refuse unnamed ones.
+    """
+    names = [strip_white_space(name) for name in row]
     if not names or names == [""]:
         raise UnsupportedFileError(f"{path} is empty or its header row is blank")
-    unnamed = [str(position + 1) for position, name in enumerate(names) if not name]
-    if unnamed:
+    unnamed = [str(position) for position, name in enumerate(names) if not name]
+    if unnamed and every_name:
+        which = "columns" if len(unnamed) > 1 else "column"
         raise UnsupportedFileError(
-            f"column {', '.join(unnamed)} of {path} has no name in the header row (often a "
-            "saved row index); name it, drop it, or pass --no-header if there is no header"
+            f"{which} {', '.join(unnamed)} (counting from 0) of {path} "
+            f"{'have' if len(unnamed) > 1 else 'has'} no name in the header row (often a "
+            f"saved row index); {every_name}, so name it or drop it"
         )
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
     if repeated:
         raise DuplicateColumnError(
             f"{path} has duplicate column names: {', '.join(map(repr, repeated))}; "
@@ -322,7 +455,7 @@ def _checked_header(row: list[str], path: str) -> list[str]:
 
 def _without_trailing_blanks(rows: list[Any]) -> list[Any]:
     end = len(rows)
-    while end and not "".join(rows[end - 1]).strip():
+    while end and not strip_white_space("".join(rows[end - 1])):
         end -= 1
     return rows[:end]
 
@@ -330,47 +463,107 @@ def _without_trailing_blanks(rows: list[Any]) -> list[Any]:
 def _cell(value: Any) -> Any:
     if value is None:
         return None
-    text = str(value).strip()
+    text = strip_white_space(str(value))
     return None if not text or text in MISSING else text
 
 
 # -- Parquet ------------------------------------------------------------------------------
 
 
+_PARQUET_FAILURES: Final = (pa.ArrowException, OSError, ValueError, UnicodeDecodeError,
+                            KeyError, TypeError)
+"""What decoding a damaged Parquet file can raise: pyarrow's errors, and Python's when a
+damaged page decodes to bytes that are not UTF-8 or metadata that is not JSON."""
+
+
 def _parquet(data: bytes, path: str, *, schema_only: bool = False) -> Any:
     source = pa.BufferReader(data)
     try:
-        return pq.read_schema(source) if schema_only else pq.read_table(source)
-    except (pa.ArrowException, OSError) as error:
-        raise UnsupportedFileError(f"cannot read {path} as Parquet: {error}") from None
+        if schema_only:
+            schema = pq.read_schema(source)
+            schema.pandas_metadata  # noqa: B018 (parsed here, so damage is found here)
+            return schema
+        table = pq.read_table(source)
+        # Damage inside a data page can decode to text that is not UTF-8; a full check
+        # finds it here rather than wherever the values are first used.
+        table.validate(full=True)
+        return table
+    except _PARQUET_FAILURES as error:
+        raise _damaged_parquet(path, error) from None
+
+
+def _damaged_parquet(path: str, error: BaseException) -> UnsupportedFileError:
+    return UnsupportedFileError(
+        f"cannot read {path} as Parquet ({type(error).__name__}: {_first_line(error)}); "
+        "the file is damaged or not Parquet: write it again from its source"
+    )
 
 
 def _data_columns(schema: pa.Schema) -> list[str]:
-    """Column names, without the row index pandas stores, refusing repeated names."""
-    index = set()
-    metadata = schema.pandas_metadata or {}
-    for entry in metadata.get("index_columns", []):
-        if isinstance(entry, str):
-            index.add(entry)
+    """Column names, without the row index pandas stores, refusing repeated names.
+
+    These are the columns ``DataFrame.to_parquet`` was given, as ``from_df`` of the frame
+    sees them: what ``--header`` records.
+    """
+    index = {field for field, _ in _index_columns(schema)}
     names = [name for name in schema.names if name not in index]
+    _refuse_repeats(names, "the Parquet table")
+    return names
+
+
+def _readable_columns(schema: pa.Schema, path: str) -> list[tuple[str, str]]:
+    """``(name, stored field)`` of every column one can read values from, index first.
+
+    The row index pandas stores is a column like the others here (``--column``), placed
+    and named as in the csv or tsv that ``to_csv`` of the frame's ``reset_index()`` writes.
+    """
+    index = _index_columns(schema)
+    stored = {field for field, _ in index}
+    data = [name for name in schema.names if name not in stored]
+    columns = [(name if name not in data else field, field) for field, name in index]
+    columns += [(name, name) for name in data]
+    _refuse_repeats([name for name, _ in columns], str(path))
+    return columns
+
+
+def _index_columns(schema: pa.Schema) -> list[tuple[str, str]]:
+    """``(stored field, name)`` of each index level pandas stored as a column."""
+    metadata = schema.pandas_metadata or {}
+    entries = metadata.get("index_columns", []) if isinstance(metadata, dict) else []
+    fields = [entry for entry in entries if isinstance(entry, str)]  # not a RangeIndex
+    names: dict[str, str] = {}
+    for column in metadata.get("columns", []) if isinstance(metadata, dict) else []:
+        if (isinstance(column, dict) and column.get("field_name") in fields
+                and isinstance(column.get("name"), str)):
+            names[column["field_name"]] = column["name"]
+    # reset_index() names an unnamed index "index", and unnamed levels "level_0", ...
+    unnamed = ["index"] if len(fields) == 1 else [f"level_{i}" for i in range(len(fields))]
+    return [(field, names.get(field, unnamed[position]))
+            for position, field in enumerate(fields) if field in schema.names]
+
+
+def _refuse_repeats(names: list[str], where: str) -> None:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise DuplicateColumnError(
-            f"the Parquet table has duplicate column names: {', '.join(map(repr, repeated))}",
+            f"{where} has duplicate column names: {', '.join(map(repr, repeated))}; "
+            "rename them so each column has one name",
             repeated,
         )
-    return names
 
 
 def _parquet_values(values: pa.ChunkedArray, path: str, name: str) -> list[Any]:
     kind = values.type
-    if pa.types.is_dictionary(kind):
-        values = values.cast(kind.value_type)
-        kind = kind.value_type
-    if pa.types.is_integer(kind):
-        return [None if value is None else str(value) for value in values.to_pylist()]
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return [_cell(value) for value in values.to_pylist()]
+    try:
+        if pa.types.is_dictionary(kind):
+            values = values.cast(kind.value_type)
+            kind = kind.value_type
+        if pa.types.is_integer(kind):
+            return [None if value is None else str(value) for value in values.to_pylist()]
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            return [_cell(value) for value in values.to_pylist()]
+    except _PARQUET_FAILURES as error:
+        raise _damaged_parquet(path, error) from None
     raise UnsupportedFileError(
         f"column {name!r} of {path} holds {kind} values; members are identifiers, so read "
         "them from a text or integer column"
@@ -385,18 +578,19 @@ def _dtype_of_arrow_field(field: pa.Field) -> str:
 
 
 def _choose_column(path: str, names: list[str], column: str | None,
-                   fmt: str) -> tuple[str, bool]:
+                   fmt: str) -> tuple[int, bool]:
+    """The position of the column asked for, and whether it was chosen as the only one."""
     if column is None:
         if len(names) == 1:
-            return names[0], True
+            return 0, True
         raise UnsupportedFileError(
-            f"{path} has {len(names)} columns ({_listed(names)}); choose one with --column, "
+            f"{path} has {len(names):,} columns ({_listed(names)}); choose one with --column, "
             "or use --header to store the column names themselves"
         )
-    if column in names:
-        return column, False
+    if column and column in names:
+        return names.index(column), False
     if column.isdigit() and int(column) < len(names):
-        return names[int(column)], False
+        return int(column), False
     hint = ("; it was read as a 10x list without a header, so pass --format tsv if it has "
             "one" if fmt == "10x" else "")
     raise UnsupportedFileError(f"{path} has no column {column!r}; its columns are "
@@ -404,7 +598,8 @@ def _choose_column(path: str, names: list[str], column: str | None,
 
 
 def _listed(names: list[str]) -> str:
-    shown = ", ".join(repr(_short(name)) for name in names[:_SHOWN])
+    shown = ", ".join(repr(_short(name)) if name else f"{position} (unnamed)"
+                      for position, name in enumerate(names[:_SHOWN]))
     return shown + (", ..." if len(names) > _SHOWN else "")
 
 
@@ -435,8 +630,10 @@ def read_head(path: str, size: int = _SNIFF_BYTES) -> bytes:
             raw.seek(0)
             if magic.startswith(b"\x1f\x8b"):
                 return gzip.GzipFile(fileobj=raw).read(size)
-            if magic.startswith(b"BZh"):
+            if _BZIP2_MAGIC.match(raw.read(10)):
+                raw.seek(0)
                 return bz2.BZ2File(raw).read(size)
+            raw.seek(0)
             if magic.startswith(b"\xfd7zXZ\x00"):
                 return lzma.LZMAFile(raw).read(size)
             if magic.startswith(b"\x28\xb5\x2f\xfd"):
@@ -457,7 +654,7 @@ def _decompressed(data: bytes, path: str) -> bytes:
     try:
         if data.startswith(b"\x1f\x8b"):
             return gzip.decompress(data)
-        if data.startswith(b"BZh"):
+        if _BZIP2_MAGIC.match(data):
             return bz2.decompress(data)
         if data.startswith(b"\xfd7zXZ\x00"):
             return lzma.decompress(data)

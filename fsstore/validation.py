@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -93,12 +94,14 @@ def find_registry(itype: str, store: StoreArgument, organism: str | None = None,
                 f"no store to find registry {name} in: pass store=, set FSSTORE_DIR, or run "
                 "`fsstore init` and register it", name)
         return None
-    if not registry_versions(target, name) and not (required or organism or version):
+    versions = registry_versions(target, name)
+    if not versions and not (required or organism or version):
         log.info("store %s has no registry %s; %s values are not validated",
                  target.location, name, itype)
         return None
     registry = load_registry(target, choose_version(target, name, organism, version))
     registry.field_name(field)
+    registry.several_organisms = len({info.organism for info in versions}) > 1
     return registry
 
 
@@ -119,7 +122,8 @@ def check_values(present: list[str], registry: Registry, itype: str, *, strict: 
     invalid = list(dict.fromkeys(value for value in present if value not in known))
     if invalid and strict:
         raise validation_error(registry.inspect_text(invalid, field), len(set(present)),
-                               registry.version)
+                               registry.version,
+                               registry.organism if registry.several_organisms else None)
     kept = [value for value in present if value in known] if invalid else present
     multiple = tuple(dict.fromkeys(value for value in kept if known[value] > 1))
     return Checked(kept, tuple(invalid), multiple, tuple(replaced.items()), registry.label)
@@ -149,7 +153,7 @@ def check_features(pairs: Sequence[tuple[str, str]], registry: Registry, *, stri
         kept.append((name, registered[name]))
     if clashes:
         raise FeatureDtypeMismatchError(
-            f"{len(clashes)} columns have a dtype that disagrees with their registered "
+            f"{len(clashes):,} columns have a dtype that disagrees with their registered "
             f"Feature in {registry.label}: {_listed(clashes)}; convert the columns (e.g. "
             "DataFrame.astype) or register features under other names",
             [clash.split(" (")[0] for clash in clashes],
@@ -159,12 +163,17 @@ def check_features(pairs: Sequence[tuple[str, str]], registry: Registry, *, stri
 
 def _listed(items: Sequence[str], limit: int = 5) -> str:
     more = len(items) - limit
-    return ", ".join(items[:limit]) + (f", ... ({more} more)" if more > 0 else "")
+    return ", ".join(items[:limit]) + (f", ... ({more:,} more)" if more > 0 else "")
 
 
-def validation_error(inspection: Inspection, distinct: int,
-                     version: str | None = None) -> ValidationError:
-    """The error for values that did not validate, saying how to go on."""
+def validation_error(inspection: Inspection, distinct: int, version: str | None = None,
+                     organism: str | None = None) -> ValidationError:
+    """The error for values that did not validate, saying how to go on.
+
+    The commands it suggests name ``organism`` and ``version`` when given, so that they
+    check against the same registry version (a registry of several organisms needs the
+    organism named).
+    """
     invalid = inspection.not_validated
     itype = inspection.itype
     parts = [f"{len(invalid):,} of {distinct:,} distinct values are not in {itype} of "
@@ -177,8 +186,10 @@ def validation_error(inspection: Inspection, distinct: int,
                      f"({len(fixable):,} unambiguous, e.g. {example.describe()})")
     if inspection.hint:
         parts.append(inspection.hint)
-    option = f" --registry-version {version}" if version else ""
-    argument = f", version={version!r}" if version else ""
+    option = (f" --organism {shlex.quote(organism)}" if organism else "") + (
+        f" --registry-version {shlex.quote(version)}" if version else "")
+    argument = (f", organism={organism!r}" if organism else "") + (
+        f", version={version!r}" if version else "")
     advice = (f"see them with `fsstore validate FILE --field {itype}{option}` or "
               f"fsstore.inspect(values, {itype!r}{argument})")
     if fixable:

@@ -20,6 +20,7 @@ from fsstore.canonical import (
     encode,
     encode_reference,
     parse_itype,
+    strip_white_space,
 )
 
 VECTORS = json.loads((Path(__file__).parent / "vectors.json").read_text(encoding="utf-8"))
@@ -57,7 +58,7 @@ def test_readme_has_at_least_five_vectors() -> None:
 
 names = st.text(
     alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=12
-).filter(lambda text: not text.isspace())
+).filter(lambda text: text == strip_white_space(text) != "")
 dtypes = st.sampled_from(["", "int", "float", "str", "cat", "datetime[UTC]"])
 itypes = st.sampled_from(["Gene.ensembl_gene_id", "Gene.symbol", "Feature.name",
                           "bionty.Protein.uniprotkb_id"])
@@ -140,6 +141,10 @@ def test_sort_order_is_by_code_point_not_locale() -> None:
     ([("", "")], "empty string"),
     ([("a\tb", "")], "control character"),
     ([("line\n", "")], "control character"),
+    ([("A\x85", "")], "control character"),
+    ([("A\x1eB", "")], "control character"),
+    ([(" A", ""), ("B\u3000", "")], r"2 member.* white space: ' A', 'B\\u3000'; .*strip"),
+    ([("A\t", "")], "white space"),
     ([(5, "")], "not strings"),
     ([("x", "int"), ("x", "float")], "two different dtypes"),
 ])
@@ -161,3 +166,8 @@ def test_malformed_itypes_are_rejected(itype: str) -> None:
 
 def test_dotted_registries_split_at_the_last_dot() -> None:
     assert parse_itype("bionty.Gene.symbol") == ("bionty.Gene", "symbol")
+
+
+def test_line_and_paragraph_separators_inside_a_member_are_valid() -> None:
+    result = canonical("Gene.symbol", "", False, [("A\u2028B", ""), ("C\u2029D", "")])
+    assert [name for name, _ in result.members] == ["A\u2028B", "C\u2029D"]

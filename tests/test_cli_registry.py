@@ -130,7 +130,9 @@ def test_add_is_strict_unless_lenient_and_can_standardize(gencode: Path, capsys)
     assert status == 4
     assert "6 of 6 distinct values are not in Gene.ensembl_gene_id" in err
     assert "look like integers" in err
-    assert len(err.strip().splitlines()) == 1
+    note, error = err.strip().splitlines()  # which column was read; the error, on one line
+    assert note.startswith("reading the ids (column 0)")
+    assert error.startswith("error: ")
     assert snapshot(gencode / "objects") == before
 
     status, out, err = cli(capsys, "add", str(PBMC), "--column", "index", "--field",

@@ -7,6 +7,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fsstore import (
     DuplicateColumnError,
@@ -14,9 +16,12 @@ from fsstore import (
     Feature,
     FeatureSet,
     InvalidDtypeError,
+    InvalidInputError,
     InvalidMemberError,
     InvalidNameError,
+    Store,
 )
+from fsstore.canonical import WHITE_SPACE, CanonicalSet, strip_white_space
 
 
 def test_seed_dataframe_gives_three_features_with_their_dtypes() -> None:
@@ -176,3 +181,108 @@ def test_sets_of_features_have_no_set_level_type() -> None:
 def test_members_of_other_registries_carry_no_dtype() -> None:
     with pytest.raises(InvalidDtypeError, match="carry no dtype"):
         FeatureSet([("CD8A", "int")], itype="Gene.symbol")
+
+
+# -- surrounding white space --------------------------------------------------------------
+
+def test_members_with_surrounding_white_space_are_refused_saying_which() -> None:
+    with pytest.raises(InvalidMemberError, match=r"2 value\(s\) begin or end with white "
+                       r"space: ' A', 'B\\t'; strip it first .*strict=False") as caught:
+        FeatureSet.from_values([" A", "B\t", "C"], field="Gene.symbol")
+    assert caught.value.values == [" A", "B\t"]
+
+
+def test_lenient_strips_surrounding_white_space_and_reports_it() -> None:
+    lenient = FeatureSet.from_values([" A", "B\u3000", "A"], field="Gene.symbol",
+                                     strict=False)
+    assert lenient.member_names == ("A", "B")
+    assert lenient.report is not None
+    assert lenient.report.stripped == (" A", "B\u3000")
+    assert "2 stripped of surrounding white space" in lenient.report.summary()
+    assert lenient.hash == FeatureSet.from_values(["A", "B"], field="Gene.symbol").hash
+
+
+def test_column_names_with_surrounding_white_space_are_refused_unless_lenient() -> None:
+    frame = pd.DataFrame({" a": [1], "b": ["x"]})
+    with pytest.raises(InvalidMemberError, match=r"1 column name\(s\) begin or end with white "
+                       r"space: ' a'"):
+        FeatureSet.from_df(frame)
+    lenient = FeatureSet.from_df(frame, strict=False)
+    assert [(f.name, f.dtype) for f in lenient.features] == [("a", "int"), ("b", "str")]
+    assert lenient.report is not None
+    assert lenient.report.stripped == (" a",)
+    with pytest.raises(DuplicateColumnError, match="'a'"):
+        FeatureSet.from_df(pd.DataFrame([[1, 2]], columns=["a", "a "]), strict=False)
+
+
+def test_the_constructor_refuses_padded_names_as_the_canonical_rules_do() -> None:
+    with pytest.raises(InvalidMemberError, match="white space"):
+        FeatureSet([Feature(" a", "int")])
+
+
+white_space = st.sampled_from(list(WHITE_SPACE))
+padded_members = st.tuples(st.lists(white_space, max_size=2).map("".join),
+                           st.sampled_from(["CD4", "CD8A", "A\u2028B", "caf\u00e9", "x y"]),
+                           st.lists(white_space, max_size=2).map("".join)).map("".join)
+
+
+@given(st.lists(padded_members, min_size=1, max_size=12))
+def test_stripping_is_idempotent_and_lenient_builds_equal_stripped_ones(
+        values: list[str]) -> None:
+    stripped = [strip_white_space(value) for value in values]
+    assert [strip_white_space(value) for value in stripped] == stripped
+    lenient = FeatureSet.from_values(values, field="Gene.symbol", strict=False,
+                                     validate=False)
+    assert lenient.hash == FeatureSet.from_values(stripped, field="Gene.symbol",
+                                                  validate=False).hash
+
+
+def test_a_set_stored_with_padded_members_before_the_rule_still_reads_and_verifies(
+        store: Store) -> None:
+    from fsstore.integrity.verify import verify
+
+    # Earlier versions stored such sets; their encoding is unchanged, so they stay valid.
+    old = FeatureSet.from_values(["A"], field="Gene.symbol", validate=False)
+    old._canonical = CanonicalSet("Gene.symbol", "", False, ((" A", ""), ("B", "")))
+    saved = store.save(old)
+    assert store.get(saved.hash).member_names == (" A", "B")
+    assert verify(store).ok
+
+
+# -- what from_values takes ---------------------------------------------------------------
+
+def test_a_dataframe_is_refused_pointing_to_from_df_or_one_column() -> None:
+    frame = pd.DataFrame({"gene": ["CD4", "CD8A"], "score": [1.0, 2.0]})
+    for build in (lambda: FeatureSet.from_values(frame, field="Gene.symbol"),
+                  lambda: FeatureSet(frame)):
+        with pytest.raises(InvalidInputError, match=r"not a DataFrame; .*from_df\(df\).*"
+                           r"df\[column\]"):
+            build()
+    assert FeatureSet.from_values(frame["gene"], field="Gene.symbol").member_names == (
+        "CD4", "CD8A")
+
+
+def test_a_single_string_is_refused_not_split_into_characters() -> None:
+    # The package's convention for one value given where a list belongs: an error saying
+    # to wrap it, as FeatureSet(...) and from_values have always done.
+    for value in ("CD8A", b"CD8A"):
+        with pytest.raises(InvalidInputError, match=r"not one (str|bytes).*wrap a single"):
+            FeatureSet.from_values(value, field="Gene.symbol")
+    assert FeatureSet.from_values(["CD8A"], field="Gene.symbol").member_names == ("CD8A",)
+
+
+def test_registry_lookups_refuse_a_string_or_a_dataframe(store: Store) -> None:
+    store.register({"symbol": ["CD4", "CD8A"]}, name="Gene", version="v1")
+    registry = store.registry("Gene")
+    for values in ("CD4", pd.DataFrame({"CD4": [1]})):
+        for call in (registry.inspect, registry.validate, registry.standardize):
+            with pytest.raises(InvalidInputError, match="must be a list"):
+                call(values, "symbol")
+
+
+def test_a_feature_named_with_surrounding_white_space_cannot_be_registered(
+        store: Store) -> None:
+    with pytest.raises(InvalidInputError, match=r"' a' begins or ends with white space"):
+        store.register_features([Feature(" a", "int")])
+    with pytest.raises(InvalidMemberError, match=r"column name\(s\) begin or end"):
+        store.register_features(pd.DataFrame({" a": [1]}))

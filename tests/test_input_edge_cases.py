@@ -88,15 +88,60 @@ def test_a_file_with_only_a_header_says_how_to_read_it(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("header", "message"), [
-    (",x", "column 1 of .* has no name"),
-    ("a,,b", "column 2 of .* has no name"),
+    (",x,y", r"column 0 \(counting from 0\) of .* has no name.*--header records every"),
+    ("a,,b", r"column 1 \(counting from 0\) of .* has no name"),
+    (",,b", r"columns 0, 1 \(counting from 0\) of .* have no name"),
 ])
-def test_unnamed_header_cells_are_errors_not_pandas_names(tmp_path: Path, header: str,
-                                                          message: str) -> None:
+def test_header_needs_every_column_named_and_says_which_from_0(tmp_path: Path, header: str,
+                                                               message: str) -> None:
     table = tmp_path / "t.csv"
     table.write_text(f"{header}\n1,2,3\n")
     with pytest.raises(UnsupportedFileError, match=message):
         read_header_features(str(table))
+
+
+def test_a_named_column_is_read_beside_unnamed_ones_which_positions_reach(
+        tmp_path: Path) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text(",x,,y\n1,A,2,B\n3,C,4,D\n")
+    assert read_values(str(table), column="y") == ["B", "D"]
+    assert read_values(str(table), column="0") == ["1", "3"]
+    assert read_values(str(table), column="2") == ["2", "4"]
+    with pytest.raises(UnsupportedFileError, match=r"columns \(0 \(unnamed\), 'x', 2 "):
+        read_values(str(table))
+
+
+def test_a_real_table_with_an_unnamed_row_index_gives_its_named_columns() -> None:
+    liana = data_file(DATA / "genes" / "marker_lists" / "liana_omni_resource.csv.gz")
+    symbols = read_column(str(liana), column="source_genesymbol")
+    assert (symbols.name, len(symbols.values)) == ("source_genesymbol", 35356)
+    assert symbols.values[0] == "LGALS9"
+    assert read_values(str(liana), column="0")[:3] == ["1", "2", "3"]
+    with pytest.raises(UnsupportedFileError, match=r"column 0 .* has no name"):
+        read_header_features(str(liana))
+
+
+def _var_frame() -> pd.DataFrame:
+    var = data_file(DATA / "genes" / "package_vars" / "infercnvpy_oligodendroglioma_var.tsv")
+    return pd.read_csv(var, sep="\t").set_index("gene_symbol")
+
+
+@pytest.mark.parametrize("index_name", ["gene_symbol", None])
+def test_the_index_of_a_parquet_frame_is_read_as_in_its_tsv(tmp_path: Path,
+                                                            index_name: str | None) -> None:
+    var = _var_frame().rename_axis(index_name)
+    var.to_parquet(tmp_path / "var.parquet")
+    var.reset_index().to_csv(tmp_path / "var.tsv", sep="\t", index=False)
+    name = index_name or "index"
+    for column in (name, "0", "chromosome", "2"):
+        from_parquet = read_column(str(tmp_path / "var.parquet"), column=column)
+        from_tsv = read_column(str(tmp_path / "var.tsv"), column=column)
+        assert (from_parquet.name, from_parquet.values) == (from_tsv.name, from_tsv.values)
+    assert read_values(str(tmp_path / "var.parquet"), column=name)[:2] == ["WASH7P",
+                                                                           "LINC00115"]
+    header = read_header_features(str(tmp_path / "var.parquet"))
+    assert FeatureSet(header) == FeatureSet.from_df(var, validate=False)
+    assert name not in [feature.name for feature in header]
 
 
 def test_a_repeated_column_name_is_an_error_also_when_choosing_a_column(tmp_path: Path) -> None:

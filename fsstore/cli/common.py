@@ -130,7 +130,11 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]],
     table = Table(*columns, title=title, box=None, header_style="bold", pad_edge=False)
     for row in rows:
         table.add_row(*(_cell(value) for value in row))
-    Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200).print(table)
+    console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+    with console.capture() as captured:
+        console.print(table)
+    # rich pads every cell to its column's width, the last column too; drop that padding.
+    click.echo("\n".join(line.rstrip(" ") for line in captured.get().split("\n")), nl=False)
 
 
 def _cell(value: Any) -> str:

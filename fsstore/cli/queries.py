@@ -19,7 +19,7 @@ from fsstore.cli.common import (
 )
 from fsstore.members import rebuild
 from fsstore.queries import find_sets, similar
-from fsstore.readers import FORMATS, read_values
+from fsstore.readers import FORMATS, read_column
 
 __all__ = ["diff_command", "find", "similar_command"]
 
@@ -94,8 +94,11 @@ def similar_command(query: str, min_jaccard: float | None, min_containment: floa
     store = open_store(store_path)
     source: Any = query
     if query == "-" or os.path.isfile(query):
-        values = read_values(query, fmt=fmt, column=column, feature_type=feature_type)
-        source = [value for value in values if value is not None and str(value).strip()]
+        read = read_column(query, fmt=fmt, column=column, feature_type=feature_type,
+                           field=itype)
+        if read.note:
+            click.echo(read.note, err=True)
+        source = [value for value in read.values if value is not None and str(value).strip()]
     found = similar(store, source, min_jaccard=min_jaccard, min_containment=min_containment,
                     itype=itype, limit=limit)
     if as_json:

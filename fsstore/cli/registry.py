@@ -18,7 +18,7 @@ from fsstore.cli.common import (
     store_option,
 )
 from fsstore.featureset import FEATURE_ITYPE
-from fsstore.readers import FORMATS, read_header_features, read_values
+from fsstore.readers import FORMATS, read_column, read_header_features
 from fsstore.registry.catalog import FEATURE_REGISTRY, RegisterOutcome
 from fsstore.registry.features import dtype_agrees, feature_dtypes
 from fsstore.registry.lookup import Registry
@@ -206,8 +206,8 @@ def _registry_document(store: Store, found: Registry) -> dict[str, Any]:
 @click.option("--organism", help="Registry organism, when several are registered.")
 @click.option("--registry-version", "version", metavar="LABEL",
               help="Registry version [default: the one registered last].")
-@click.option("--limit", default=10, show_default=True,
-              help="Examples to print of each kind.")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(min=0),
+              help="Examples to print of each kind (0: counts only).")
 @feature_type_option
 @store_option
 @json_option
@@ -236,9 +236,11 @@ def validate(source: str, field: str, column: str | None, from_header: bool, no_
                    for f in features if f.name in registered and f.dtype
                    and not dtype_agrees(registered[f.name], f.dtype)]
     else:
-        values = read_values(source, fmt=fmt, column=column, header=not no_header,
-                             feature_type=feature_type)
-        inspection = found.inspect(values, field)
+        read = read_column(source, fmt=fmt, column=column, header=not no_header,
+                           feature_type=feature_type, field=field)
+        if read.note:
+            click.echo(read.note, err=True)
+        inspection = found.inspect(read.values, field)
     if as_json:
         document = inspection.to_dict()
         document["dtype_mismatches"] = clashes

@@ -23,7 +23,7 @@ from fsstore.cli.common import (
 from fsstore.cli.registry import describe_report
 from fsstore.featureset import FEATURE_ITYPE, FeatureSet
 from fsstore.manifest import manifest_key
-from fsstore.readers import FORMATS, read_column, read_header_features
+from fsstore.readers import FORMATS, read_column, read_header
 from fsstore.store import DEFAULT_FOLDER, STORE_FILE, SaveOutcome, Store
 
 __all__ = ["add", "init", "log_command", "ls", "show"]
@@ -104,7 +104,13 @@ def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt
     _check_add_options(from_header, no_header, column, field, set_type)
     store = open_store(store_path)
     if from_header and parse_itype(field)[0] == "Feature":
-        features = read_header_features(source, fmt=fmt)
+        header = read_header(source, fmt=fmt)
+        features = header.features
+        for feature in features:
+            if feature.name in header.empty:
+                click.echo(f"note: column {feature.name!r} of {source} holds no values; "
+                           f"recorded as {feature.dtype}, what pandas reads for an empty "
+                           "column", err=True)
         if no_validate:
             feature_set = FeatureSet(features, None, name, ordered=ordered,
                                      description=description)
@@ -116,13 +122,15 @@ def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt
         if from_header:
             # The column names are the members, e.g. the genes heading a counts matrix.
             values: list[Any] = [feature.name for feature in
-                                 read_header_features(source, fmt=fmt)]
+                                 read_header(source, fmt=fmt).features]
         else:
             read = read_column(source, fmt=fmt, column=column, header=not no_header,
-                               feature_type=feature_type)
+                               feature_type=feature_type, field=field)
             if read.chosen and read.name and not as_json:
                 click.echo(f"reading column {read.name!r} of {source} (its only column; pass "
                            "--no-header if that first line is a value)", err=True)
+            if read.note:
+                click.echo(read.note, err=True)
             values = read.values
         feature_set = FeatureSet.from_values(values, field=field, type=set_type, name=name,
                                              ordered=ordered, strict=strict,
@@ -160,13 +168,14 @@ def _report_add(store: Store, outcome: SaveOutcome, as_json: bool,
                                  "invalid_dropped": list(report.dropped),
                                  "multiple_records": list(report.multiple),
                                  "standardized": [list(pair) for pair in report.standardized],
-                                 "validated_against": report.validated_against}
+                                 "validated_against": report.validated_against,
+                                 "stripped": list(report.stripped)}
         emit_json(document)
         return
     for line in describe_report(store, report, feature_set.itype, validated):
         click.echo(line, err=True)
     if report is not None and report.missing:
-        click.echo(f"dropped {plural(report.missing, 'missing value')} of {report.n_input}",
+        click.echo(f"dropped {plural(report.missing, 'missing value')} of {report.n_input:,}",
                    err=True)
     if report is not None and report.duplicates:
         click.echo(f"merged {plural(len(report.duplicates), 'repeated value')} "

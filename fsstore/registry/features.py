@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
-from fsstore.canonical import nfc
+from fsstore.canonical import nfc, strip_white_space
 from fsstore.dtypes import normalize_dtype
 from fsstore.errors import FeatureDtypeMismatchError, InvalidInputError
 from fsstore.featureset import Feature
@@ -126,8 +126,14 @@ def _features_of(source: Any) -> dict[str, str]:
         raise InvalidInputError("no features were given to register")
     wanted: dict[str, str] = {}
     for feature in features:
-        if not isinstance(feature.name, str) or not feature.name.strip():
+        if not isinstance(feature.name, str) or not strip_white_space(feature.name):
             raise InvalidInputError(f"feature name {feature.name!r} is empty or not text")
+        if feature.name != strip_white_space(feature.name):
+            # As for members: a set could never hold a Feature registered under this name.
+            raise InvalidInputError(
+                f"feature name {feature.name!r} begins or ends with white space; strip it "
+                "first (files are read with it removed)"
+            )
         if not feature.dtype:
             raise InvalidInputError(
                 f"feature {feature.name!r} has no dtype; a registered Feature needs one, "
@@ -157,7 +163,7 @@ def _check_agreement(wanted: dict[str, str], known: dict[str, str]) -> None:
         shown = ", ".join(f"{name} ({known[name]}, given {wanted[name]})"
                           for name in clashes[:5]) + (", ..." if len(clashes) > 5 else "")
         raise FeatureDtypeMismatchError(
-            f"{len(clashes)} features are already registered with another dtype: {shown}; "
+            f"{len(clashes):,} features are already registered with another dtype: {shown}; "
             "a Feature's dtype does not change, so give the column another name or convert it",
             clashes,
         )

@@ -46,7 +46,7 @@ class Suggestion:
     def describe(self, limit: int = 3) -> str:
         where = f" (found in field {self.via})" if self.via else ""
         if self.ambiguous:
-            return (f"{self.value!r} -> {len(self.candidates)} candidates by {self.kind}"
+            return (f"{self.value!r} -> {len(self.candidates):,} candidates by {self.kind}"
                     f"{where}: {preview(self.candidates, limit)}")
         return f"{self.value!r} -> {self.candidates[0]!r} by {self.kind}{where}"
 
@@ -89,7 +89,10 @@ class Inspection:
         return tuple(value for value in self.not_validated if value not in self.suggestions)
 
     def summary(self, limit: int = 5) -> str:
-        """A few lines for people: counts, then examples of what did not validate."""
+        """A few lines for people: counts, then up to ``limit`` examples of each kind of
+        value that did not validate (0: counts only)."""
+        if limit < 0:
+            raise ValueError(f"limit must be 0 or more, not {limit}")
         distinct = len(self.validated) + len(self.not_validated)
         lines = [f"{self.itype} in {self.registry}",
                  f"{self.n_input:,} values ({distinct:,} distinct): "
@@ -98,16 +101,17 @@ class Inspection:
         if self.multiple:
             shown = preview([f"{value} ({count})" for value, count in self.multiple.items()],
                             limit)
-            lines.append(f"{len(self.multiple):,} validated values match several records: "
-                         f"{shown}")
+            lines.append(f"{len(self.multiple):,} validated values match several records"
+                         + (f": {shown}" if limit else ""))
         if self.suggestions:
             ambiguous = sum(1 for item in self.suggestions.values() if item.ambiguous)
             lines.append(f"{len(self.suggestions):,} not validated have a suggestion "
-                         f"({ambiguous:,} ambiguous):")
+                         f"({ambiguous:,} ambiguous)" + (":" if limit else ""))
             lines += [f"  {item.describe()}" for item in list(self.suggestions.values())[:limit]]
         rest = self.without_suggestion
         if rest:
-            lines.append(f"{len(rest):,} not validated without suggestion: {preview(rest, limit)}")
+            lines.append(f"{len(rest):,} not validated without suggestion"
+                         + (f": {preview(rest, limit)}" if limit else ""))
         if self.hint:
             lines.append(f"note: {self.hint}")
         return "\n".join(lines)

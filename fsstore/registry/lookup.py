@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
-from fsstore.canonical import nfc, parse_itype
+from fsstore.canonical import nfc, parse_itype, strip_white_space
 from fsstore.errors import InvalidItypeError, InvalidMemberError, preview
-from fsstore.featureset import _as_text, _is_missing
+from fsstore.featureset import _as_list, _as_text, _is_missing
 from fsstore.registry.inspection import Inspection, Mapping, Standardized, Suggestion
 from fsstore.registry.schemes import scheme_hint
 from fsstore.registry.table import RegistryTable
@@ -46,6 +46,10 @@ class Registry:
         self._folded: dict[str, dict[str, list[str]]] = {}
         self._columns: dict[str, list[str | None]] = {}
         self._identifiers: list[list[str]] = []
+        self._versioned: dict[str, bool] = {}
+        self.several_organisms = False
+        """True when the store registers this registry for several organisms, so that
+        naming this version again needs the organism too (set by whoever chose it)."""
 
     def with_info(self, info: RegistryInfo | None) -> Registry:
         """The same table under another index record, sharing the indexes built so far."""
@@ -53,6 +57,7 @@ class Registry:
         other._counts, other._positions = self._counts, self._positions
         other._folded, other._columns = self._folded, self._columns
         other._identifiers = self._identifiers
+        other._versioned = self._versioned
         return other
 
     # -- description ----------------------------------------------------------------------
@@ -162,6 +167,23 @@ class Registry:
             self._identifiers.append(chosen)
         return self._identifiers[0]
 
+    def takes_version_suffixes(self, field: str) -> bool:
+        """Whether a ``.<digits>`` ending of a value may be a version to strip.
+
+        True when no registered value of the field ends that way, as for Ensembl ids,
+        whose versions (``ENSG00000116288.13``) are kept apart from the id. A field that
+        holds such endings itself holds names in which the ending is part of the name:
+        GENCODE's symbols include ``GS1-279B7.1`` and ``LL22NC03-63E9.3``, so ``CAND1.11``
+        (another gene than ``CAND1``) must not be read as ``CAND1`` in version 11.
+        Shortcoming: a symbol table that happens to hold no such name still gets
+        version suggestions; they are only applied when asked (standardize).
+        """
+        name = self.field_name(field)
+        if name not in self._versioned:
+            self._versioned[name] = not any(_VERSION_SUFFIX.match(value)
+                                            for value in self.counts(name))
+        return self._versioned[name]
+
     def _by_casefold(self, field: str) -> dict[str, list[str]]:
         name = self.field_name(field)
         if name not in self._folded:
@@ -176,7 +198,8 @@ class Registry:
     def validate(self, values: Iterable[Any], field: str) -> list[bool]:
         """For each value, whether the field holds it (missing values are not valid)."""
         known = self.counts(field)
-        return [isinstance(value, str) and nfc(value) in known for value in values]
+        return [isinstance(value, str) and nfc(value) in known
+                for value in _as_list(values, "values")]
 
     def inspect(self, values: Iterable[Any], field: str) -> Inspection:
         """Which values the field holds, which it does not, and suggestions for the latter.
@@ -222,9 +245,9 @@ class Registry:
     def suggest(self, value: str, field: str) -> Suggestion | None:
         """What a value the field does not hold probably meant, or None.
 
-        Tried in order: surrounding white space, letter case, a version suffix, the same
-        value in another identifier field (see :meth:`identifier_fields`; mapped to this
-        one through its records), a synonym.
+        Tried in order: surrounding white space, letter case, a version suffix (for fields
+        that :meth:`takes_version_suffixes`), the same value in another identifier field
+        (see :meth:`identifier_fields`; mapped to this one through its records), a synonym.
         """
         return self._suggester(self.field_name(field))(value)
 
@@ -232,6 +255,7 @@ class Registry:
         # Look the indexes up once; inspecting 78,894 values calls the result that often.
         known = self.counts(name)
         folded = self._by_casefold(name)
+        versions = self.takes_version_suffixes(name)
         others = [(other, self.positions(other)) for other in self.identifier_fields()
                   if other != name]
         if SYNONYMS_FIELD in self.fields and name != SYNONYMS_FIELD:
@@ -240,7 +264,7 @@ class Registry:
             synonyms = {}
 
         def suggest(value: str) -> Suggestion | None:
-            stripped = value.strip()
+            stripped = strip_white_space(value)
             if stripped != value and stripped in known:
                 return Suggestion(value, "whitespace", (stripped,))
             # Shortcoming: case is only forgiven within this field; 'cd8a' given for an
@@ -248,7 +272,7 @@ class Registry:
             variants = [other for other in folded.get(value.casefold(), ()) if other != value]
             if variants:
                 return Suggestion(value, "case", tuple(sorted(variants)))
-            versioned = _VERSION_SUFFIX.match(value)
+            versioned = _VERSION_SUFFIX.match(value) if versions else None
             if versioned and versioned.group(1) in known:
                 return Suggestion(value, "version", (versioned.group(1),))
             # Surrounding white space is never part of an identifier; ignore it from here on.
@@ -269,7 +293,7 @@ class Registry:
         Valid values, missing values and values without a single suggestion are kept as
         they were; ambiguous ones are reported, never resolved by picking one.
         """
-        raw = list(values)
+        raw = _as_list(values, "values")
         present, _ = text_values(raw)
         inspection = self.inspect_text(present, field)
         changed = {value: item for value, item in inspection.suggestions.items()
@@ -321,12 +345,12 @@ def text_values(values: Iterable[Any]) -> tuple[list[str], int]:
 
     Values that are not text raise :class:`~fsstore.errors.InvalidMemberError`.
     """
-    raw = values.tolist() if hasattr(values, "tolist") else list(values)
+    raw = _as_list(values, "values")
     present = [_as_text(value) for value in raw if not _is_missing(value)]
     not_text = [value for value in present if type(value) is not str]
     if not_text:
         raise InvalidMemberError(
-            f"{len(not_text)} values are not text: {preview(not_text)}; identifiers are "
+            f"{len(not_text):,} values are not text: {preview(not_text)}; identifiers are "
             "compared as text, so convert them first (integer ids: str(value))",
             not_text,
         )

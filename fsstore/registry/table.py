@@ -247,7 +247,7 @@ def _cells(values: Cells, field: str) -> pa.Array:
         not_text = [item for item in cleaned if item is not None and not isinstance(item, str)]
         if not_text:
             raise InvalidInputError(
-                f"registry field {field!r} holds {len(not_text)} values that are not text: "
+                f"registry field {field!r} holds {len(not_text):,} values that are not text: "
                 f"{preview(not_text)}; registry fields hold identifiers, so convert them to "
                 "text first"
             )
@@ -266,7 +266,7 @@ def _cells(values: Cells, field: str) -> pa.Array:
     if pc.any(control).as_py():
         bad = pc.filter(array, control).to_pylist()
         raise InvalidInputError(
-            f"registry field {field!r} has {len(bad)} values with a control character (tab, "
+            f"registry field {field!r} has {len(bad):,} values with a control character (tab, "
             f"newline, ...): {preview(bad)}; this usually means the file was split wrongly"
         )
     return pc.utf8_normalize(array, form="NFC")
