@@ -262,8 +262,11 @@ class Header:
     """Columns of a csv or tsv table without a single value (see :func:`read_header`)."""
 
 
-def read_header(path: str, *, fmt: str | None = None) -> Header:
+def read_header(path: str, *, fmt: str | None = None, dtypes: bool = True) -> Header:
     """The columns of a table as Features, with dtypes inferred from the data, unvalidated.
+
+    With ``dtypes=False`` only the names are read (Features without a dtype), so a table
+    with a header row and no data rows gives its names too.
 
     A Parquet table gives the dtypes of its schema (without the row index pandas stores).
     A csv or tsv table is read with pandas, which guesses each column's dtype from its
@@ -288,6 +291,8 @@ def read_header(path: str, *, fmt: str | None = None) -> Header:
     names = _checked_header(rows[0] if rows else [], path,
                             every_name="--header records every column by its name "
                             "(--column can read one column by name or position)")
+    if not dtypes:
+        return Header([Feature(name) for name in names])
     try:
         # index_col=False: a trailing separator is an empty extra field (checked above),
         # never a sign that the first column is a row index.
@@ -296,6 +301,12 @@ def read_header(path: str, *, fmt: str | None = None) -> Header:
                             skipinitialspace=True, index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
         raise UnsupportedFileError(f"cannot read {path} as {fmt}: {_first_line(error)}") from None
+    if frame.empty:
+        raise UnsupportedFileError(
+            f"{path} has a header row and no data rows, so the dtypes of its columns cannot "
+            "be told; add rows, or store the column names alone as members of another "
+            "field (for example --header --field Column.name)"
+        )
     features = [Feature(name, dtype_of_series(frame.iloc[:, position], name))
                 for position, name in enumerate(names)]
     # A column without a single value has no dtype of its own; pandas reads it as float.

@@ -355,3 +355,17 @@ def test_tables_have_no_trailing_white_space(symbols_store: Path) -> None:
         lines = done.stdout.splitlines()
         assert len(lines) == 2
         assert lines == [line.rstrip() for line in lines]
+
+
+def test_a_table_with_a_header_and_no_rows_gives_names_but_no_dtypes(tmp_path: Path) -> None:
+    assert fsstore("init", cwd=tmp_path).returncode == 0
+    (tmp_path / "h.csv").write_text("gene,count\n")
+    for command in (("add", "h.csv", "--header"), ("link", "h.csv")):
+        done = fsstore(*command, cwd=tmp_path)
+        assert done.returncode == 4
+        assert "header row and no data rows" in done.stderr
+        assert "DataFrame" not in done.stderr
+    names = fsstore("add", "h.csv", "--header", "--field", "Column.name", "--json",
+                    cwd=tmp_path)
+    assert names.returncode == 0, names.stderr
+    assert json.loads(names.stdout)["n"] == 2

@@ -122,7 +122,7 @@ def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt
         if from_header:
             # The column names are the members, e.g. the genes heading a counts matrix.
             values: list[Any] = [feature.name for feature in
-                                 read_header(source, fmt=fmt).features]
+                                 read_header(source, fmt=fmt, dtypes=False).features]
         else:
             read = read_column(source, fmt=fmt, column=column, header=not no_header,
                                feature_type=feature_type, field=field)
