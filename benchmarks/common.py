@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-DATA = REPOSITORY.parent / "shared" / "data"
+DATA = Path(os.environ.get("FSSTORE_TEST_DATA", REPOSITORY.parent / "shared" / "data"))
+"""The real input files, as for the tests: ../shared/data, or FSSTORE_TEST_DATA."""
 GRCH38 = DATA / "genes" / "tenx" / "jeong2624_scRNA-seq-project_GRCh38-2020-A_features.tsv.gz"
 
 
