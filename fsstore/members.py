@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import secrets
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -41,6 +39,13 @@ import pyarrow.compute as pc
 from blake3 import blake3
 
 from fsstore.canonical import CanonicalSet
+from fsstore.commit_ranges import (
+    MERGE_FACTOR,
+    covering_chain,
+    delete_folder,
+    folder_range,
+    new_folder,
+)
 from fsstore.errors import (
     CorruptObjectError,
     FsstoreError,
@@ -80,11 +85,9 @@ PACK_AFTER: Final = 64
 """Commits not covered by a pack that make a save pack them."""
 TAIL_MAX: Final = 200_000
 """Members in the tail beyond which a query packs it (when saves did not)."""
-MERGE_FACTOR: Final = 4
 LOCK_KEY: Final = "derived/lock"
 SETS_FILE: Final = "sets.arrow"
 MEMBERS_FILE: Final = "members.arrow"
-_FOLDER: Final = re.compile(r"^(\d{16})-(\d{16})-([0-9a-f]+)$")
 _READ_ATTEMPTS: Final = 10
 
 _SETS_SCHEMA: Final = pa.schema([
@@ -227,7 +230,7 @@ def _ipc_bytes(table: pa.Table) -> bytes:
 
 def write_pack(store: Store, first: int, last: int, pack: Pack) -> PackInfo:
     """Publish a pack covering commits ``first..last``; ``PACK.json`` last makes it visible."""
-    folder = f"{MEMBERS_PREFIX}/{first:016d}-{last:016d}-{secrets.token_hex(4)}"
+    folder = new_folder(MEMBERS_PREFIX, first, last)
     files: dict[str, dict[str, Any]] = {}
     for file, table in zip((SETS_FILE, MEMBERS_FILE), _pack_tables(pack), strict=True):
         data = _ipc_bytes(table)
@@ -247,7 +250,7 @@ def list_packs(store: Store) -> list[PackInfo]:
     found = []
     for entry in store.backend.list(MEMBERS_PREFIX):
         folder, _, file = entry.key.rpartition("/")
-        if file != PACK_MANIFEST or not _FOLDER.match(folder.rpartition("/")[2]):
+        if file != PACK_MANIFEST or folder_range(folder) is None:
             continue
         try:
             manifest = json.loads(store.backend.read(entry.key))
@@ -266,22 +269,7 @@ def list_packs(store: Store) -> list[PackInfo]:
 
 def is_pack_folder(name: str) -> bool:
     """Whether a folder name under ``derived/members`` is a pack's (``<first>-<last>-<token>``)."""
-    return _FOLDER.match(name) is not None
-
-
-def chain_of(packs: Iterable[PackInfo]) -> list[PackInfo]:
-    """Packs covering commits 1..k without gaps or overlaps, the widest at each step."""
-    by_first: dict[int, PackInfo] = {}
-    for info in packs:
-        best = by_first.get(info.first)
-        if best is None or info.last > best.last:
-            by_first[info.first] = info
-    chain: list[PackInfo] = []
-    following = 1
-    while following in by_first:
-        chain.append(by_first[following])
-        following = by_first[following].last + 1
-    return chain
+    return folder_range(name) is not None
 
 
 def _read_pack(store: Store, info: PackInfo) -> Pack:
@@ -491,7 +479,7 @@ def _head(view: View) -> int:
 
 def _snapshot(store: Store, use_packs: bool = True) -> MemberSnapshot:
     cache = _cache_of(store)
-    chain = chain_of(list_packs(store)) if use_packs else []
+    chain = covering_chain(list_packs(store)) if use_packs else []
     key = (store.index.read(_head), tuple(info.folder for info in chain))
     if cache.snapshot is not None and cache.snapshot[0] == key:
         return cache.snapshot[1]  # nothing was committed or packed since
@@ -586,7 +574,7 @@ def keep_current_quietly(store: Store, head: int, *, force: bool = False) -> Non
     if (head - cache.covered < PACK_AFTER or head < cache.retry_at) and not force:
         return  # packs only ever cover more, so a save needs no listing until then
     try:
-        cache.covered = max((info.last for info in chain_of(list_packs(store))), default=0)
+        cache.covered = max((info.last for info in covering_chain(list_packs(store))), default=0)
         if head - cache.covered < PACK_AFTER and not force:
             return
         keep_current(store, force=force)
@@ -613,7 +601,7 @@ def keep_current(store: Store, *, force: bool = False) -> PackInfo | None:
 
 def _pack_and_merge(store: Store, force: bool) -> PackInfo | None:
     packs = list_packs(store)
-    chain = chain_of(packs)
+    chain = covering_chain(packs)
     covered = chain[-1].last if chain else 0
     _drop_superseded(store, packs, chain)
     events, head = store.index.read(_set_events)
@@ -679,10 +667,7 @@ def _merge(store: Store, older: PackInfo, newer: PackInfo) -> PackInfo:
 
 
 def _delete_pack(store: Store, info: PackInfo) -> None:
-    store.backend.delete(info.key(PACK_MANIFEST))  # first, so readers stop choosing it
-    for file in info.files:
-        store.backend.delete(info.key(file))
-    store.backend.prune(info.folder)  # the emptied folder, where folders exist
+    delete_folder(store.backend, info.folder, PACK_MANIFEST, info.files)
 
 
 def rebuild(store: Store) -> PackInfo | None:

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from fsstore import FeatureSet, IncompatibleSetsError, Store
 from fsstore import members as member_index
+from fsstore.commit_ranges import covering_chain
 from fsstore.integrity.gc import collect_garbage
-from fsstore.members import chain_of, list_packs, rebuild, snapshot
+from fsstore.members import list_packs, rebuild, snapshot
 from fsstore.readers import read_values
 from tests.conftest import DATA, GRCH38, MM10, REPOSITORY
 from tests.test_index import run_writers
@@ -207,14 +208,14 @@ def small_store_with_packs(monkeypatch) -> tuple[Store, dict[str, set[str]]]:
         members = {f"G{number}", f"G{number + 1}", "SHARED"}
         model[store.save(FeatureSet.from_values(sorted(members), field="Gene.symbol")).hash] = \
             members
-    assert chain_of(list_packs(store)), "saving should have packed the index"
+    assert covering_chain(list_packs(store)), "saving should have packed the index"
     return store, model
 
 
 def test_a_damaged_pack_is_ignored_and_answers_come_from_the_manifests(
         monkeypatch, caplog) -> None:
     store, model = small_store_with_packs(monkeypatch)
-    info = chain_of(list_packs(store))[0]
+    info = covering_chain(list_packs(store))[0]
     path = Path(store.location) / info.key("members.arrow")
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x40
@@ -252,7 +253,7 @@ def test_a_pack_the_index_does_not_back_is_never_trusted(monkeypatch, caplog) ->
 
 def test_concurrent_writers_keep_the_member_index_right(store: Store) -> None:
     hashes = run_writers(store, 4, 40)
-    packs = chain_of(list_packs(store))
+    packs = covering_chain(list_packs(store))
     assert packs, "160 commits should have been packed"
     for number in range(4):
         for index in (0, 17, 39):
@@ -322,7 +323,7 @@ def test_concurrent_writers_to_a_bucket_pack_quietly_and_keep_the_index_right(
         assert process.returncode == 0, err
         assert err == ""  # no "could not update the member index" from a vanished pack
         hashes += out.split()
-    assert chain_of(list_packs(store)), "96 commits should have been packed"
+    assert covering_chain(list_packs(store)), "96 commits should have been packed"
     member_index._CACHES.clear()
     for number in range(4):
         for index in (0, 11, 23):

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fsstore.backend import Backend
+from fsstore.commit_ranges import MERGE_FACTOR, delete_folder, folder_range
 from fsstore.errors import (
     FsstoreError,
     IndexConflictError,
@@ -55,6 +56,7 @@ from fsstore.index.journal import (
     parse_commit_key,
 )
 from fsstore.index.runs import (
+    RUN_MANIFEST,
     RUNS_PREFIX,
     Run,
     column_sizes,
@@ -62,7 +64,6 @@ from fsstore.index.runs import (
     project,
     read_columns,
     read_projection,
-    run_folder_range,
     write_run,
 )
 
@@ -75,8 +76,6 @@ T = TypeVar("T")
 
 COMPACT_AFTER: Final = 64
 """Journal commits that trigger a compaction into a run."""
-MERGE_FACTOR: Final = 4
-"""Two adjacent runs are merged when the older is at most this many times the newer."""
 LOCK_KEY: Final = "index/lock"
 COMPACT_LOCK_KEY: Final = "index/compact.lock"
 """Taken without waiting by the writer that compacts; others skip compaction meanwhile."""
@@ -375,7 +374,7 @@ class Index:
         # A run folder is made before its files and removed after them, and compactions
         # delete commits only once their run is published, so the folder names bound the
         # head even when a merge removes files while we list them.
-        named = max((span[1] for span in map(run_folder_range,
+        named = max((span[1] for span in map(folder_range,
                                              self.backend.folders(RUNS_PREFIX)) if span),
                     default=0)
         runs = list_runs(self.backend)
@@ -490,7 +489,7 @@ class Index:
         check this: if true, readers take the run's event for that number, not its own.
         """
         for folder in self.backend.folders(RUNS_PREFIX):
-            span = run_folder_range(folder)
+            span = folder_range(folder)
             if span is not None and span[0] <= seq <= span[1]:
                 return True
         return False
@@ -580,10 +579,7 @@ class Index:
 
 def delete_run(backend: Backend, run: Run) -> None:
     """Remove a run, its RUN.json first so that readers stop choosing it at once."""
-    backend.delete(run.key("RUN.json"))
-    for file in run.files:
-        backend.delete(run.key(file))
-    backend.prune(run.folder)
+    delete_folder(backend, run.folder, RUN_MANIFEST, run.files)
 
 
 def _chain(segments: list[Segment]) -> tuple[list[tuple[Segment, int]], list[tuple[int, int]]]:
