@@ -6,7 +6,6 @@ import getpass
 import json
 import logging
 import os
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ from fsstore.backend import Backend, LocalBackend, open_backend
 from fsstore.backend.local import TEMPORARY_PREFIX
 from fsstore.canonical import CanonicalSet
 from fsstore.errors import (
-    AmbiguousReferenceError,
     CorruptObjectError,
     FsstoreError,
     ReferenceNotFoundError,
@@ -36,6 +34,7 @@ from fsstore.index.journal import JOURNAL_PREFIX
 from fsstore.lock import DEFAULT_LOCK_TIMEOUT
 from fsstore.manifest import decode_manifest, encode_manifest, manifest_key, read_provenance
 from fsstore.names import check_name
+from fsstore.references import is_hex, short_prefix_hint, unique_prefix
 
 if TYPE_CHECKING:
     from fsstore.links import LinkOutcome
@@ -62,8 +61,6 @@ STORE_VERSION: Final = 1
 DEFAULT_FOLDER: Final = ".fsstore"
 ENV_STORE: Final = "FSSTORE_DIR"
 ENV_USER: Final = "FSSTORE_USER"
-MIN_PREFIX: Final = 6
-_HEX: Final = re.compile(r"^[0-9a-f]+$")
 
 
 @dataclass(frozen=True)
@@ -284,26 +281,18 @@ class Store:
         pointing = view.find("set", "name", ref).to_pylist()
         if pointing:
             return str(pointing[-1]["hash"])
+
+        found = unique_prefix(view, "set", "hash", ref, label="hash", plural="sets")
+        if found is not None:
+            return found
+
         lowered = ref.lower()
-        if _HEX.match(lowered) and len(lowered) >= MIN_PREFIX:
-            matches = sorted(set(view.find_prefix("set", "hash", lowered)["hash"].to_pylist()))
-            if len(matches) == 1:
-                return str(matches[0])
-            if len(matches) > 1:
-                shown = ", ".join(match[:12] for match in matches[:5])
-                raise AmbiguousReferenceError(
-                    f"hash prefix {ref!r} matches {len(matches)} sets ({shown}); "
-                    "give more characters",
-                    ref,
-                    matches,
-                )
-            if len(lowered) == 64 and self.backend.exists(manifest_key(lowered)):
-                return lowered
-        hint = "" if len(ref) >= MIN_PREFIX or not _HEX.match(lowered) else (
-            f"; hash prefixes need at least {MIN_PREFIX} characters")
+        if len(lowered) == 64 and is_hex(lowered) and self.backend.exists(manifest_key(lowered)):
+            return lowered
+
         raise ReferenceNotFoundError(
-            f"no set named {ref!r} and no hash starting with it{hint}; "
-            "run `fsstore ls` to see what is stored",
+            f"no set named {ref!r} and no hash starting with it"
+            f"{short_prefix_hint(ref, 'hash')}; run `fsstore ls` to see what is stored",
             ref,
         )
 
