@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from fsstore.canonical import CanonicalSet
-from fsstore.errors import CorruptObjectError, ReferenceNotFoundError
+from fsstore.errors import CorruptObjectError
 from fsstore.index import View
 from fsstore.manifest import decode_manifest, manifest_key
 from fsstore.members.pack import Pack, build_pack
+from fsstore.stored_manifests import lost_manifest, manifest_source
 
 if TYPE_CHECKING:
     from fsstore.members.snapshots import MemberSnapshot
@@ -73,14 +74,10 @@ def read_manifest(store: Store, hash_hex: str) -> CanonicalSet:
     """A set's members from its manifest, checked against its hash (as ``Store.get`` does)."""
     key = manifest_key(hash_hex)
     where = store.where(key)
-    source = store.backend.local_path(key)
     try:
-        canonical, _ = decode_manifest(source if source is not None
-                                       else store.backend.read(key), hash_hex, where)
+        canonical, _ = decode_manifest(manifest_source(store.backend, key), hash_hex, where)
     except (FileNotFoundError, CorruptObjectError):
         if store.backend.exists(key):
             raise
-        raise ReferenceNotFoundError(
-            f"the index knows set {hash_hex[:12]} but its manifest {where} is missing; run "
-            "`fsstore verify` to find what else is missing", hash_hex) from None
+        raise lost_manifest(hash_hex, where, hash_hex) from None
     return canonical
