@@ -1,8 +1,9 @@
-"""Hash prefixes: the short forms people type for a set's hash or a dataset's digest.
+"""References people type for a set, and the hash prefixes sets and datasets share.
 
-Both are 64 lower-case hex characters; any unique prefix of ``MIN_PREFIX`` or more (in
-either case) names the same thing. Names, paths and full hashes are resolved by the
-callers (``Store.resolve``, ``links.resolve_dataset``), which fall back on these.
+A set is named by a name, its hash, or a unique prefix of its hash (:func:`resolve_set`).
+Hashes and dataset digests are both 64 lower-case hex characters; any unique prefix of
+``MIN_PREFIX`` or more (in either case) names the same thing (:func:`unique_prefix`, also
+used by ``links.resolve_dataset`` after a dataset's names and paths).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from fsstore.errors import AmbiguousReferenceError
+from fsstore.backend import Backend
+from fsstore.errors import AmbiguousReferenceError, ReferenceNotFoundError
 from fsstore.index import View
+from fsstore.manifest import manifest_key
 
-__all__ = ["MIN_PREFIX", "is_hex", "short_prefix_hint", "unique_prefix"]
+__all__ = ["MIN_PREFIX", "is_hex", "resolve_set", "short_prefix_hint", "unique_prefix"]
 
 MIN_PREFIX: Final = 6
 """The fewest characters a prefix may have (a shorter one would soon match many)."""
@@ -73,3 +76,29 @@ def short_prefix_hint(ref: str, label: str) -> str:
     if len(ref) >= MIN_PREFIX or not is_hex(ref.lower()):
         return ""
     return f"; {label} prefixes need at least {MIN_PREFIX} characters"
+
+
+def resolve_set(view: View, backend: Backend, ref: str) -> str:
+    """The full hash of the set ``ref`` names: a name, a unique hash prefix or a full hash.
+
+    A name wins over a prefix; a full hash that no event records resolves if its
+    manifest is stored. Raises :class:`ReferenceNotFoundError` (or
+    :class:`AmbiguousReferenceError` for a prefix of several hashes) otherwise.
+    """
+    pointing = view.find("set", "name", ref).to_pylist()
+    if pointing:
+        return str(pointing[-1]["hash"])
+
+    found = unique_prefix(view, "set", "hash", ref, label="hash", plural="sets")
+    if found is not None:
+        return found
+
+    lowered = ref.lower()
+    if len(lowered) == 64 and is_hex(lowered) and backend.exists(manifest_key(lowered)):
+        return lowered
+
+    raise ReferenceNotFoundError(
+        f"no set named {ref!r} and no hash starting with it"
+        f"{short_prefix_hint(ref, 'hash')}; run `fsstore ls` to see what is stored",
+        ref,
+    )

@@ -25,7 +25,7 @@ from fsstore.index import Event, Index, View
 from fsstore.index.events import format_time, now
 from fsstore.lock import DEFAULT_LOCK_TIMEOUT
 from fsstore.manifest import decode_manifest, encode_manifest, manifest_key, read_provenance
-from fsstore.references import is_hex, short_prefix_hint, unique_prefix
+from fsstore.references import resolve_set
 from fsstore.store_config import (
     DEFAULT_FOLDER,
     ENV_STORE,
@@ -217,26 +217,7 @@ class Store:
         """The full hash for a name, a full hash, or a unique hash prefix of 6+ characters."""
         if not isinstance(ref, str) or not ref:
             raise ReferenceNotFoundError("an empty reference names no set", str(ref))
-        return self.index.read(lambda view: self._resolve(view, ref))
-
-    def _resolve(self, view: View, ref: str) -> str:
-        pointing = view.find("set", "name", ref).to_pylist()
-        if pointing:
-            return str(pointing[-1]["hash"])
-
-        found = unique_prefix(view, "set", "hash", ref, label="hash", plural="sets")
-        if found is not None:
-            return found
-
-        lowered = ref.lower()
-        if len(lowered) == 64 and is_hex(lowered) and self.backend.exists(manifest_key(lowered)):
-            return lowered
-
-        raise ReferenceNotFoundError(
-            f"no set named {ref!r} and no hash starting with it"
-            f"{short_prefix_hint(ref, 'hash')}; run `fsstore ls` to see what is stored",
-            ref,
-        )
+        return self.index.read(lambda view: resolve_set(view, self.backend, ref))
 
     def sets(self) -> pd.DataFrame:
         """One row per stored set: hash, uid, itype, type, ordered, n, current names, times."""
