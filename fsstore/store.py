@@ -26,6 +26,7 @@ from fsstore.index.events import format_time, now
 from fsstore.lock import DEFAULT_LOCK_TIMEOUT
 from fsstore.manifest import decode_manifest, encode_manifest, manifest_key, read_provenance
 from fsstore.references import resolve_set
+from fsstore.set_events import adds_description, listing, set_event
 from fsstore.store_config import (
     DEFAULT_FOLDER,
     ENV_STORE,
@@ -166,11 +167,11 @@ class Store:
                 pointing = view.find("set", "name", feature_set.name).to_pylist()
                 target = pointing[-1]["hash"] if pointing else None
                 previous[0] = target
-                if target == hash_hex and not _new_description(history, feature_set):
+                if target == hash_hex and not adds_description(history, feature_set):
                     return []
-            elif history and not _new_description(history, feature_set):
+            elif history and not adds_description(history, feature_set):
                 return []
-            event = _set_event(feature_set)
+            event = set_event(feature_set)
             if created and not history:
                 # The set's first event carries its manifest's creation time, so that
                 # listings (from the index) and `show` (from the manifest) agree.
@@ -221,22 +222,7 @@ class Store:
 
     def sets(self) -> pd.DataFrame:
         """One row per stored set: hash, uid, itype, type, ordered, n, current names, times."""
-        events = self.index.read(lambda view: view.table("set")).to_pandas()
-        columns = ["uid", "hash", "names", "itype", "registry", "type", "ordered", "n",
-                   "created_at", "updated_at"]
-        if events.empty:
-            return pd.DataFrame(columns=columns)
-        current = _current_names(events)
-        grouped = events.groupby("hash", sort=False)
-        rows = grouped.agg(itype=("itype", "first"), type=("dtype", "first"),
-                           ordered=("ordered", "first"), n=("n", "first"),
-                           created_at=("time", "first"), updated_at=("time", "last"),
-                           order=("seq", "first")).reset_index()
-        rows["names"] = [sorted(current.get(value, [])) for value in rows["hash"]]
-        rows["uid"] = rows["hash"].str[:16]
-        rows["registry"] = rows["itype"].str.rpartition(".")[0]
-        rows = rows.sort_values("order", kind="stable").reset_index(drop=True)
-        return pd.DataFrame(rows[columns])
+        return listing(self.index.read(lambda view: view.table("set")).to_pandas())
 
     def history(self, name: str) -> pd.DataFrame:
         """Every event of a name, oldest first: where it pointed, when and by whom."""
@@ -392,33 +378,3 @@ def default_store(**options: Any) -> Store:
 
 def _utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
-
-
-def _set_event(feature_set: FeatureSet) -> Event:
-    return {
-        "kind": "set",
-        "hash": feature_set.hash,
-        "itype": feature_set.itype,
-        "dtype": feature_set.type,
-        "ordered": feature_set.ordered,
-        "n": feature_set.n,
-        "name": feature_set.name,
-        "description": feature_set.description,
-    }
-
-
-def _new_description(history: Sequence[Event], feature_set: FeatureSet) -> bool:
-    if feature_set.description is None:
-        return False
-    known = [event["description"] for event in history if event.get("description")]
-    return not known or known[-1] != feature_set.description
-
-
-def _current_names(events: pd.DataFrame) -> dict[str, list[str]]:
-    named = events[events["name"].notna()]
-    latest = named.drop_duplicates("name", keep="last")
-    current: dict[str, list[str]] = {}
-    for name, hash_hex in zip(latest["name"], latest["hash"], strict=True):
-        current.setdefault(hash_hex, []).append(name)
-    return current
-

@@ -24,6 +24,7 @@ from fsstore.index import View
 from fsstore.members import upkeep  # by module: PACK_AFTER is read when used
 from fsstore.members.cache import MemberCache, cache_of, set_events, tail_pack
 from fsstore.members.pack import Pack, PackInfo, PackRejectedError, list_packs, read_pack
+from fsstore.set_events import names_by_set
 
 if TYPE_CHECKING:
     from fsstore.store import Store
@@ -52,10 +53,7 @@ class MemberSnapshot:
         """The names pointing at each of the sets now (sorted; empty if none)."""
         if self._names is None:
             named = self.events.filter(pc.is_valid(self.events["name"])).to_pandas()
-            latest = named.drop_duplicates("name", keep="last")
-            current: dict[str, list[str]] = {}
-            for name, hash_hex in zip(latest["name"], latest["hash"], strict=True):
-                current.setdefault(hash_hex, []).append(name)
+            current = names_by_set(named)
             self._names = {key: sorted(value) for key, value in current.items()}
         return {hash_hex: self._names.get(hash_hex, []) for hash_hex in hashes}
 
