@@ -33,6 +33,7 @@ from common import GRCH38, MM10, bulk_save, gene_universe, report, timed
 
 from fsstore import Store
 from fsstore import members as member_index
+from fsstore.members import cache as member_cache
 
 
 def sizes(count: int, rng: random.Random) -> list[int]:
@@ -102,7 +103,7 @@ def main() -> None:
             return list(zip(frame[column].tolist(), frame["hash"].tolist(), strict=True))
 
         def drop_cache() -> None:
-            member_index._CACHES.clear()
+            member_cache._CACHES.clear()
 
         cases = [("1,000 ids, J >= 0.01", mixed, 0.01, None),
                  ("2,000-member set, C >= 0.5", panel, None, 0.5)]

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import bulk_save, gene_universe, report, timed
 
 from fsstore import FeatureSet, Store
-from fsstore import members as member_index
+from fsstore.members import cache as member_cache
 
 
 def main() -> None:
@@ -64,7 +64,7 @@ def main() -> None:
             assert store.union(hashes).n == len(expected)
 
         def drop_cache() -> None:
-            member_index._CACHES.clear()
+            member_cache._CACHES.clear()
 
         fsstore_union()  # map the packs once
         rows = [

@@ -29,7 +29,6 @@ import pyarrow.compute as pc
 
 from fsstore.dataset import DatasetSource, check_slot, file_digest, read_dataset, read_object
 from fsstore.errors import (
-    AmbiguousReferenceError,
     DatasetNotFoundError,
     FileChangedError,
     ReferenceNotFoundError,
@@ -37,6 +36,7 @@ from fsstore.errors import (
 from fsstore.featureset import FeatureSet
 from fsstore.index import Event, View
 from fsstore.names import check_name
+from fsstore.references import unique_prefix
 
 if TYPE_CHECKING:
     from fsstore.store import Store
@@ -66,7 +66,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FILES_PREFIX: Final = "objects/files"
-MIN_PREFIX: Final = 6
 FEW_SETS: Final = 2
 """Up to this many sets, datasets are looked up set by set; beyond, by one scan of links
 (a lookup reads a row group of each run, so a scan wins early)."""
@@ -343,17 +342,9 @@ def _resolve(view: View, ref: str) -> str:
     at_path = view.find("dataset", "path", str(Path(ref).expanduser().absolute()))
     if at_path.num_rows:
         return str(at_path["dataset"][-1].as_py())
-    lowered = ref.lower()
-    if len(lowered) >= MIN_PREFIX and all(char in "0123456789abcdef" for char in lowered):
-        found = sorted(set(view.find_prefix("dataset", "dataset", lowered)["dataset"]
-                           .to_pylist()))
-        if len(found) == 1:
-            return str(found[0])
-        if len(found) > 1:
-            raise AmbiguousReferenceError(
-                f"dataset prefix {ref!r} matches {len(found)} datasets "
-                f"({', '.join(value[:12] for value in found[:5])}); give more characters",
-                ref, found)
+    found = unique_prefix(view, "dataset", "dataset", ref, label="dataset", plural="datasets")
+    if found is not None:
+        return found
     raise DatasetNotFoundError(
         f"no dataset named {ref!r}, registered at that path, or with a digest starting with "
         "it; run `fsstore datasets` to see what is registered", ref)

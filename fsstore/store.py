@@ -2,45 +2,53 @@
 
 from __future__ import annotations
 
-import getpass
-import json
 import logging
 import os
-import re
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from fsstore.backend import Backend, LocalBackend, open_backend
-from fsstore.backend.local import TEMPORARY_PREFIX
 from fsstore.canonical import CanonicalSet
 from fsstore.errors import (
-    AmbiguousReferenceError,
     CorruptObjectError,
     FsstoreError,
     ReferenceNotFoundError,
-    StorageError,
-    StoreExistsError,
-    StoreFormatError,
     StoreNotFoundError,
 )
 from fsstore.featureset import FeatureSet, Provenance
 from fsstore.index import Event, Index, View
 from fsstore.index.events import format_time, now
-from fsstore.index.journal import JOURNAL_PREFIX
 from fsstore.lock import DEFAULT_LOCK_TIMEOUT
 from fsstore.manifest import decode_manifest, encode_manifest, manifest_key, read_provenance
-from fsstore.names import check_name
+from fsstore.references import resolve_set
+from fsstore.set_events import adds_description, listing, set_event
+from fsstore.store_config import (
+    DEFAULT_FOLDER,
+    ENV_STORE,
+    ENV_USER,
+    STORE_FILE,
+    STORE_VERSION,
+    backend_at,
+    current_user,
+    find_store,
+    initialise,
+    is_path,
+    read_config,
+    share,
+)
+from fsstore.stored_manifests import heal, is_dangling, manifest_source, missing_manifest
 
 if TYPE_CHECKING:
     from fsstore.links import LinkOutcome
     from fsstore.registry import RegisterOutcome, Registry
 
+# The store's location and configuration names live in fsstore.store_config; they stay
+# importable from here, with the Store that uses them.
 __all__ = [
     "DEFAULT_FOLDER",
     "ENV_STORE",
@@ -55,15 +63,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-STORE_FILE: Final = "fsstore.json"
-STORE_FORMAT: Final = "fsstore.store"
-STORE_VERSION: Final = 1
-DEFAULT_FOLDER: Final = ".fsstore"
-ENV_STORE: Final = "FSSTORE_DIR"
-ENV_USER: Final = "FSSTORE_USER"
-MIN_PREFIX: Final = 6
-_HEX: Final = re.compile(r"^[0-9a-f]+$")
 
 
 @dataclass(frozen=True)
@@ -94,8 +93,8 @@ class Store:
 
     def __init__(self, location: str | os.PathLike[str] | Backend, *,
                  lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
-        backend = location if isinstance(location, Backend) else _backend_at(location)
-        self.config = _read_config(backend)
+        backend = location if isinstance(location, Backend) else backend_at(location)
+        self.config = read_config(backend)
         if isinstance(backend, LocalBackend) and self.config.get("shared"):
             backend.shared = True
         self.backend = backend
@@ -112,81 +111,19 @@ class Store:
         if isinstance(location, Backend):
             backend = location
         else:
-            backend = open_backend(str(Path(location).expanduser()) if _is_path(location)
+            backend = open_backend(str(Path(location).expanduser()) if is_path(location)
                                    else str(location), shared=shared)
         if backend.exists(STORE_FILE):
             store = cls(backend)
             if shared and not store.config.get("shared"):
                 store._share()
             return store
-        root = Path(backend.url) if isinstance(backend, LocalBackend) else None
-        if root is not None and _holds_store_data(root):
-            log.warning("%s holds a store's folders but no %s; writing a new one (the stored "
-                        "sets and index are kept)", root, STORE_FILE)
-        elif root is not None and root.exists() and (not root.is_dir() or any(
-                not path.name.startswith(TEMPORARY_PREFIX) for path in root.iterdir())):
-            if backend.exists(STORE_FILE):
-                return cls(backend)  # another process initialised it since we looked
-            raise StoreExistsError(
-                f"{root} exists and is not an empty folder or an fsstore store; "
-                "choose a new or empty folder"
-            )
-        if root is None and next(iter(backend.list("", temporary=True)), None) is not None:
-            if backend.exists(STORE_FILE):
-                return cls(backend)  # another process initialised it since we looked
-            raise StoreExistsError(
-                f"{backend.url} holds objects but no fsstore store; "
-                "choose an empty bucket or prefix"
-            )
-        config = {
-            "format": STORE_FORMAT,
-            "version": STORE_VERSION,
-            "store_id": uuid.uuid4().hex,
-            "created_at": format_time(now()),
-            "shared": shared,
-        }
-        # Exclusive: if two processes initialise at once, one config wins and both use it.
-        backend.create(STORE_FILE, json.dumps(config, indent=2).encode() + b"\n",
-                       readonly=False)
-        if shared and isinstance(backend, LocalBackend):
-            backend.share_folder(backend.root)  # it may have existed, empty, before
-        # On a folder, index/journal exists from the start, so that its absence later
-        # means a lost index (see Index.layout), not an empty one.
-        backend.ensure_folder(JOURNAL_PREFIX)
-        log.info("initialised store %s", backend.url)
+        initialise(backend, shared=shared)
         return cls(backend)
 
     def _share(self) -> None:
         """Make an existing store group-shared: its folders and files, then its config."""
-        backend = self.backend
-        if not isinstance(backend, LocalBackend):
-            raise StoreFormatError(
-                f"{backend.url} is not a folder; an object store's access is set by its "
-                "bucket policy, not by --shared"
-            )
-        backend.shared = True
-        root = Path(backend.url)
-        backend.share_folder(root)
-        for folder, subfolders, files in os.walk(root):
-            for name in subfolders:
-                backend.share_folder(Path(folder) / name)
-            for name in files:
-                path = Path(folder) / name
-                try:
-                    mode = path.stat().st_mode & 0o7777
-                    os.chmod(path, mode | (0o060 if mode & 0o200 else 0o040))
-                except OSError as error:
-                    # A teammate's file: its owner made it when the store was not shared.
-                    log.warning("could not make %s group-readable: %s", path,
-                                error.strerror)
-
-        def shared_config(data: bytes | None) -> bytes:
-            config = json.loads(data) if data else dict(self.config)
-            return json.dumps({**config, "shared": True}, indent=2).encode() + b"\n"
-
-        backend.update(STORE_FILE, shared_config)
-        self.config = _read_config(backend)
-        log.info("made store %s group-shared", backend.url)
+        self.config = share(self.backend, self.config)
 
     @property
     def store_id(self) -> str:
@@ -208,12 +145,12 @@ class Store:
             provenance = Provenance(now(), self.user)
             data = encode_manifest(feature_set.canonical, provenance)
             created = self.backend.create(key, data)
-        if not created and self._heal(key, hash_hex):
+        if not created and heal(self.backend, key, hash_hex):
             provenance = Provenance(now(), self.user)
             created = self.backend.create(key, encode_manifest(feature_set.canonical,
                                                                provenance))
         if not created:
-            provenance = read_provenance(self._manifest_source(key), key)
+            provenance = read_provenance(manifest_source(self.backend, key), key)
         assert provenance is not None
         previous: list[str | None] = [None]
 
@@ -230,11 +167,11 @@ class Store:
                 pointing = view.find("set", "name", feature_set.name).to_pylist()
                 target = pointing[-1]["hash"] if pointing else None
                 previous[0] = target
-                if target == hash_hex and not _new_description(history, feature_set):
+                if target == hash_hex and not adds_description(history, feature_set):
                     return []
-            elif history and not _new_description(history, feature_set):
+            elif history and not adds_description(history, feature_set):
                 return []
-            event = _set_event(feature_set)
+            event = set_event(feature_set)
             if created and not history:
                 # The set's first event carries its manifest's creation time, so that
                 # listings (from the index) and `show` (from the manifest) agree.
@@ -261,14 +198,17 @@ class Store:
         hash_hex = self.resolve(ref)
         key = manifest_key(hash_hex)
         try:
-            canonical, provenance = decode_manifest(self._manifest_source(key), hash_hex,
-                                                    self._where(key))
+            canonical, provenance = decode_manifest(manifest_source(self.backend, key),
+                                                    hash_hex, self.where(key))
         except FileNotFoundError:
-            raise self._missing_manifest(hash_hex, key, ref) from None
+            raise missing_manifest(self.backend, hash_hex, key, ref,
+                                   self.where(key)) from None
         except CorruptObjectError:
-            if self._dangling(key):
-                raise self._missing_manifest(hash_hex, key, ref) from None
+            if is_dangling(self.backend, key):
+                raise missing_manifest(self.backend, hash_hex, key, ref,
+                                       self.where(key)) from None
             raise
+
         events = self._events_of(hash_hex)
         names = self._current_names_of(hash_hex, events)
         return self._feature_set(canonical, provenance, events,
@@ -278,53 +218,11 @@ class Store:
         """The full hash for a name, a full hash, or a unique hash prefix of 6+ characters."""
         if not isinstance(ref, str) or not ref:
             raise ReferenceNotFoundError("an empty reference names no set", str(ref))
-        return self.index.read(lambda view: self._resolve(view, ref))
-
-    def _resolve(self, view: View, ref: str) -> str:
-        pointing = view.find("set", "name", ref).to_pylist()
-        if pointing:
-            return str(pointing[-1]["hash"])
-        lowered = ref.lower()
-        if _HEX.match(lowered) and len(lowered) >= MIN_PREFIX:
-            matches = sorted(set(view.find_prefix("set", "hash", lowered)["hash"].to_pylist()))
-            if len(matches) == 1:
-                return str(matches[0])
-            if len(matches) > 1:
-                shown = ", ".join(match[:12] for match in matches[:5])
-                raise AmbiguousReferenceError(
-                    f"hash prefix {ref!r} matches {len(matches)} sets ({shown}); "
-                    "give more characters",
-                    ref,
-                    matches,
-                )
-            if len(lowered) == 64 and self.backend.exists(manifest_key(lowered)):
-                return lowered
-        hint = "" if len(ref) >= MIN_PREFIX or not _HEX.match(lowered) else (
-            f"; hash prefixes need at least {MIN_PREFIX} characters")
-        raise ReferenceNotFoundError(
-            f"no set named {ref!r} and no hash starting with it{hint}; "
-            "run `fsstore ls` to see what is stored",
-            ref,
-        )
+        return self.index.read(lambda view: resolve_set(view, self.backend, ref))
 
     def sets(self) -> pd.DataFrame:
         """One row per stored set: hash, uid, itype, type, ordered, n, current names, times."""
-        events = self.index.read(lambda view: view.table("set")).to_pandas()
-        columns = ["uid", "hash", "names", "itype", "registry", "type", "ordered", "n",
-                   "created_at", "updated_at"]
-        if events.empty:
-            return pd.DataFrame(columns=columns)
-        current = _current_names(events)
-        grouped = events.groupby("hash", sort=False)
-        rows = grouped.agg(itype=("itype", "first"), type=("dtype", "first"),
-                           ordered=("ordered", "first"), n=("n", "first"),
-                           created_at=("time", "first"), updated_at=("time", "last"),
-                           order=("seq", "first")).reset_index()
-        rows["names"] = [sorted(current.get(value, [])) for value in rows["hash"]]
-        rows["uid"] = rows["hash"].str[:16]
-        rows["registry"] = rows["itype"].str.rpartition(".")[0]
-        rows = rows.sort_values("order", kind="stable").reset_index(drop=True)
-        return pd.DataFrame(rows[columns])
+        return listing(self.index.read(lambda view: view.table("set")).to_pandas())
 
     def history(self, name: str) -> pd.DataFrame:
         """Every event of a name, oldest first: where it pointed, when and by whom."""
@@ -456,76 +354,12 @@ class Store:
                                             updated)
         return feature_set
 
-    def _heal(self, key: str, hash_hex: str) -> bool:
-        """Quarantine the stored manifest at ``key`` if it is damaged; True if it was.
-
-        Saving a set whose manifest exists checks the manifest's seal (one BLAKE3 pass over
-        the file), so that saving the set again repairs a damaged copy instead of pointing
-        new events at it. An unsealed (older) manifest is re-hashed from its rows.
-        """
-        from fsstore.integrity.manifests import ManifestDamage, manifest_digest, sealed_digest
-        from fsstore.quarantine import quarantine
-
-        try:
-            data = self.backend.read(key)
-        except FileNotFoundError:
-            return False  # removed meanwhile (gc): the commit step writes it again
-        try:
-            recorded = sealed_digest(data)
-            if recorded is None:
-                actual, recorded = manifest_digest(data)
-                if actual != recorded:
-                    raise ManifestDamage("corrupt", f"hashes to {actual}")
-            if recorded != hash_hex:
-                raise ManifestDamage("corrupt", f"records hash {recorded}")
-        except ManifestDamage as damage:
-            folder = quarantine(self.backend, [(key, f"{damage.problem}: {damage.detail}")])
-            log.warning("the stored manifest of %s was damaged (%s); moved it to %s and "
-                        "wrote it again", hash_hex[:12], damage.detail, folder)
-            return True
-        return False
-
-    def _dangling(self, key: str) -> bool:
-        path = self.backend.local_path(key)
-        return path is not None and os.path.islink(path) and not os.path.exists(path)
-
-    def _missing_manifest(self, hash_hex: str, key: str, ref: str) -> ReferenceNotFoundError:
-        if self._dangling(key):
-            path = self.backend.local_path(key)
-            return ReferenceNotFoundError(
-                f"the manifest of set {hash_hex[:12]} is a link to content that is not "
-                f"here ({path}); if the store lives in git-annex, run `git annex get "
-                f"{path}` (DVC: `dvc pull`)",
-                ref,
-            )
-        return ReferenceNotFoundError(
-            f"the index knows set {hash_hex[:12]} but its manifest {self._where(key)} is "
-            "missing; run `fsstore verify` to find what else is missing",
-            ref,
-        )
-
-    def _manifest_source(self, key: str) -> Any:
-        path = self.backend.local_path(key)
-        return path if path is not None else self.backend.read(key)
-
-    def _where(self, key: str) -> str:
-        return self.where(key)
-
     def where(self, key: str) -> str:
         """A key's path on the local file system, or its URL."""
         return self.backend.local_path(key) or f"{self.backend.url}/{key}"
 
     def __repr__(self) -> str:
         return f"Store({self.location!r})"
-
-
-def find_store(start: str | os.PathLike[str] | None = None) -> Path | None:
-    """The nearest ``.fsstore`` store folder from ``start`` (default: cwd) upward."""
-    folder = Path(start or os.getcwd()).absolute()
-    for candidate in (folder, *folder.parents):
-        if (candidate / DEFAULT_FOLDER / STORE_FILE).is_file():
-            return candidate / DEFAULT_FOLDER
-    return None
 
 
 def default_store(**options: Any) -> Store:
@@ -542,125 +376,5 @@ def default_store(**options: Any) -> Store:
     return Store(found, **options)
 
 
-def current_user() -> str:
-    """``FSSTORE_USER`` if set, else the operating-system user."""
-    configured = os.environ.get(ENV_USER)
-    if configured:
-        return check_name(configured, f"user ({ENV_USER})")
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
-
-
 def _utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
-
-
-def _is_path(location: str | os.PathLike[str]) -> bool:
-    return not (isinstance(location, str) and "://" in location)
-
-
-def _backend_at(location: str | os.PathLike[str]) -> Backend:
-    """The backend of an existing store; a folder holding ``.fsstore`` means that store."""
-    if not _is_path(location):
-        return open_backend(str(location))
-    root = Path(location).expanduser()
-    if not (root / STORE_FILE).is_file() and (root / DEFAULT_FOLDER / STORE_FILE).is_file():
-        root = root / DEFAULT_FOLDER
-    return LocalBackend(root)
-
-
-def _holds_store_data(root: Path) -> bool:
-    """Whether a folder without a config holds nothing but a store's own folders."""
-    if not root.is_dir():
-        return False
-    entries = {entry.name for entry in root.iterdir()}
-    return bool(entries) and entries <= _STORE_FOLDERS and "objects" in entries
-
-
-_STORE_FOLDERS: Final = frozenset({"objects", "index", "derived", "quarantine"})
-
-
-def _missing_config(backend: Backend) -> StoreNotFoundError:
-    url = backend.url
-    if isinstance(backend, LocalBackend):
-        for parent in backend.root.parents:
-            if (parent / STORE_FILE).is_file():
-                return StoreNotFoundError(
-                    f"{url} is inside the store {parent}; pass --store {parent} instead"
-                )
-        if _holds_store_data(backend.root):
-            return StoreNotFoundError(
-                f"{url} holds a store's folders but its {STORE_FILE} is missing; run "
-                f"`fsstore init {url}` to write a new one (stored sets and index are kept)"
-            )
-    return StoreNotFoundError(
-        f"{url} is not an fsstore store (no {STORE_FILE}); run `fsstore init {url}` to "
-        "create one"
-    )
-
-
-def _read_config(backend: Backend) -> dict[str, Any]:
-    where = f"{backend.url}/{STORE_FILE}"
-    try:
-        config = json.loads(backend.read(STORE_FILE))
-    except FileNotFoundError:
-        raise _missing_config(backend) from None
-    except NotADirectoryError:
-        raise StoreNotFoundError(f"{backend.url} is a file, not a store folder") from None
-    except StorageError:
-        raise  # the storage refused or could not be reached: says so itself; not damage
-    except OSError as error:
-        if error.errno is None:  # raised by a backend without an errno: not the disk
-            raise StoreFormatError(f"cannot read {where}: {error}") from error
-        raise StorageError(f"cannot read {where}: {error.strerror or error}; check the store "
-                           "folder's owner, mode and disk", where) from error
-    except ValueError as error:
-        raise StoreFormatError(f"cannot read {where}: {error}; it is damaged, restore it "
-                               "from a copy") from None
-    if not isinstance(config, dict) or config.get("format") != STORE_FORMAT:
-        raise StoreFormatError(f"{where} is not an fsstore store description")
-    if not isinstance(config.get("store_id"), str) or not config["store_id"]:
-        raise StoreFormatError(f"{where} has no valid store_id; it is damaged, restore it "
-                               "from a copy")
-    version = config.get("version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise StoreFormatError(f"{where} has an invalid layout version {version!r}; it is "
-                               "damaged, restore it from a copy")
-    if version > STORE_VERSION:
-        raise StoreFormatError(
-            f"{backend.url} uses store layout version {version}, newer than this fsstore "
-            f"reads ({STORE_VERSION}); upgrade fsstore"
-        )
-    return config
-
-
-def _set_event(feature_set: FeatureSet) -> Event:
-    return {
-        "kind": "set",
-        "hash": feature_set.hash,
-        "itype": feature_set.itype,
-        "dtype": feature_set.type,
-        "ordered": feature_set.ordered,
-        "n": feature_set.n,
-        "name": feature_set.name,
-        "description": feature_set.description,
-    }
-
-
-def _new_description(history: Sequence[Event], feature_set: FeatureSet) -> bool:
-    if feature_set.description is None:
-        return False
-    known = [event["description"] for event in history if event.get("description")]
-    return not known or known[-1] != feature_set.description
-
-
-def _current_names(events: pd.DataFrame) -> dict[str, list[str]]:
-    named = events[events["name"].notna()]
-    latest = named.drop_duplicates("name", keep="last")
-    current: dict[str, list[str]] = {}
-    for name, hash_hex in zip(latest["name"], latest["hash"], strict=True):
-        current.setdefault(hash_hex, []).append(name)
-    return current
-

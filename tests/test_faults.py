@@ -119,7 +119,7 @@ def test_a_fault_during_compaction_keeps_the_commit_and_the_index_readable(
                                                 name=f"n{n}")).hash
               for n in range(COMPACT_AFTER - 1)]
     hits = inject(monkeypatch, "fsync", errno.EIO, store.root, "index/runs")
-    with caplog.at_level(logging.WARNING, logger="fsstore.index.index"):
+    with caplog.at_level(logging.WARNING, logger="fsstore.index"):
         last = store.save(FeatureSet.from_values(["LAST"], field="Gene.symbol", name="last"))
     monkeypatch.undo()
     assert hits

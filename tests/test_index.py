@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from fsstore import FeatureSet, ReferenceNotFoundError, Store
+from fsstore.commit_ranges import covering_chain
 from fsstore.index import COMPACT_AFTER
 from fsstore.index.journal import JOURNAL_PREFIX, commit_key
-from fsstore.index.runs import covering_chain, list_runs
+from fsstore.index.runs import list_runs
 
 WORKER = Path(__file__).with_name("worker.py")
 

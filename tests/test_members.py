@@ -19,8 +19,11 @@ from hypothesis import strategies as st
 
 from fsstore import FeatureSet, IncompatibleSetsError, Store
 from fsstore import members as member_index
+from fsstore.commit_ranges import covering_chain
 from fsstore.integrity.gc import collect_garbage
-from fsstore.members import chain_of, list_packs, rebuild, snapshot
+from fsstore.members import cache as member_cache
+from fsstore.members import list_packs, rebuild, snapshot
+from fsstore.members import upkeep as member_upkeep
 from fsstore.readers import read_values
 from tests.conftest import DATA, GRCH38, MM10, REPOSITORY
 from tests.test_index import run_writers
@@ -183,8 +186,8 @@ def test_packs_and_tail_answer_as_brute_force_does(sets: list[set[str]], query: 
                                                    ) -> None:
     store = fresh_store()
     try:
-        original = member_index.PACK_AFTER
-        member_index.PACK_AFTER = 3  # type: ignore[misc] # packs and merges every few saves
+        original = member_upkeep.PACK_AFTER
+        member_upkeep.PACK_AFTER = 3  # type: ignore[misc] # packs and merges every few saves
         model = {}
         for members in sets:
             saved = store.save(FeatureSet.from_values(sorted(members), field="Gene.symbol"))
@@ -195,32 +198,32 @@ def test_packs_and_tail_answer_as_brute_force_does(sets: list[set[str]], query: 
         union = snapshot(store).union(list(model))
         assert union.to_pylist() == sorted(set().union(*model.values()))
     finally:
-        member_index.PACK_AFTER = original  # type: ignore[misc]  # restore
+        member_upkeep.PACK_AFTER = original  # type: ignore[misc]  # restore
         shutil.rmtree(Path(store.location).parent)
 
 
 def small_store_with_packs(monkeypatch) -> tuple[Store, dict[str, set[str]]]:
-    monkeypatch.setattr(member_index, "PACK_AFTER", 4)
+    monkeypatch.setattr(member_upkeep, "PACK_AFTER", 4)
     store = fresh_store()
     model = {}
     for number in range(11):
         members = {f"G{number}", f"G{number + 1}", "SHARED"}
         model[store.save(FeatureSet.from_values(sorted(members), field="Gene.symbol")).hash] = \
             members
-    assert chain_of(list_packs(store)), "saving should have packed the index"
+    assert covering_chain(list_packs(store)), "saving should have packed the index"
     return store, model
 
 
 def test_a_damaged_pack_is_ignored_and_answers_come_from_the_manifests(
         monkeypatch, caplog) -> None:
     store, model = small_store_with_packs(monkeypatch)
-    info = chain_of(list_packs(store))[0]
+    info = covering_chain(list_packs(store))[0]
     path = Path(store.location) / info.key("members.arrow")
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x40
     path.chmod(0o644)
     path.write_bytes(bytes(data))
-    member_index._CACHES.clear()
+    member_cache._CACHES.clear()
     with caplog.at_level(logging.WARNING, logger="fsstore.members"):
         found = store.find(member="SHARED")
     assert set(found["hash"]) == set(model)
@@ -243,7 +246,7 @@ def test_a_pack_the_index_does_not_back_is_never_trusted(monkeypatch, caplog) ->
     target = Path(store.location) / foreign.folder.replace(
         foreign.folder.rpartition("/")[2], f"{1:016d}-{999:016d}-feedf00d")
     shutil.copytree(Path(other.location) / foreign.folder, target)
-    member_index._CACHES.clear()
+    member_cache._CACHES.clear()
     with caplog.at_level(logging.WARNING, logger="fsstore.members"):
         assert store.find(member="ONLY").empty
         assert set(store.find(member="SHARED")["hash"]) == set(model)
@@ -252,7 +255,7 @@ def test_a_pack_the_index_does_not_back_is_never_trusted(monkeypatch, caplog) ->
 
 def test_concurrent_writers_keep_the_member_index_right(store: Store) -> None:
     hashes = run_writers(store, 4, 40)
-    packs = chain_of(list_packs(store))
+    packs = covering_chain(list_packs(store))
     assert packs, "160 commits should have been packed"
     for number in range(4):
         for index in (0, 17, 39):
@@ -265,7 +268,7 @@ def test_concurrent_writers_keep_the_member_index_right(store: Store) -> None:
     assert all((folder / "PACK.json").exists() for folder in folders)  # none left empty
     before = {name: store.find(member=name)["hash"].tolist() for name in ("w0-5", "w3-33")}
     rebuild(store)
-    member_index._CACHES.clear()
+    member_cache._CACHES.clear()
     assert {name: store.find(member=name)["hash"].tolist() for name in before} == before
 
 
@@ -302,7 +305,7 @@ def test_gc_removes_unfinished_and_empty_pack_folders_once_past_the_grace_period
     assert sorted(collect_garbage(store).removed) == sorted(dry.removed)
     left = {f"{prefix}/{folder.name}" for folder in members.iterdir()}
     assert left == set(published) | {made["young-unfinished"], made["young-empty"]}
-    member_index._CACHES.clear()
+    member_cache._CACHES.clear()
     assert set(store.find(member="SHARED")["hash"]) == set(model)
 
 
@@ -322,8 +325,8 @@ def test_concurrent_writers_to_a_bucket_pack_quietly_and_keep_the_index_right(
         assert process.returncode == 0, err
         assert err == ""  # no "could not update the member index" from a vanished pack
         hashes += out.split()
-    assert chain_of(list_packs(store)), "96 commits should have been packed"
-    member_index._CACHES.clear()
+    assert covering_chain(list_packs(store)), "96 commits should have been packed"
+    member_cache._CACHES.clear()
     for number in range(4):
         for index in (0, 11, 23):
             name = f"w{number}-{index}"
@@ -354,7 +357,7 @@ def test_a_failing_member_index_update_is_not_retried_at_every_save(
     path.chmod(0o644)
     path.unlink()
     with caplog.at_level(logging.WARNING, logger="fsstore"):
-        for number in range(3 * member_index.PACK_AFTER):
+        for number in range(3 * member_upkeep.PACK_AFTER):
             store.save(FeatureSet.from_values([f"G{number}"], field="Gene.symbol"))
     failures = [record for record in caplog.records
                 if "could not update the member index" in record.getMessage()]

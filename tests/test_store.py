@@ -100,7 +100,7 @@ def test_an_ambiguous_prefix_names_the_candidates(store: Store, monkeypatch) -> 
     saved = [store.save(genes(f"G{i}")).hash for i in range(40)]
     first_two = [h[:2] for h in saved]
     prefix = next(p for p in first_two if first_two.count(p) > 1)
-    monkeypatch.setattr("fsstore.store.MIN_PREFIX", 2)  # a 6-digit clash needs ~16M sets
+    monkeypatch.setattr("fsstore.references.MIN_PREFIX", 2)  # a 6-digit clash needs ~16M sets
     with pytest.raises(AmbiguousReferenceError, match="give more characters") as caught:
         store.resolve(prefix)
     assert set(caught.value.candidates) == {h for h in saved if h.startswith(prefix)}

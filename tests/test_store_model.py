@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from fsstore import FeatureSet, Store
-from fsstore import members as member_index
 from fsstore.index import index as event_index
+from fsstore.members import list_packs
+from fsstore.members import upkeep as member_upkeep
 
 POOL = [f"G{number}" for number in range(12)]
 NAMES = st.sampled_from(["panel", "markers", "reference", "ribo"])
@@ -35,14 +36,14 @@ class StoreAgainstDicts(RuleBasedStateMachine):
         self.sets: dict[str, frozenset[str]] = {}
         self.names: dict[str, list[str]] = {}
         self.commits = 0
-        self.thresholds = (event_index.COMPACT_AFTER, member_index.PACK_AFTER)
+        self.thresholds = (event_index.COMPACT_AFTER, member_upkeep.PACK_AFTER)
         event_index.COMPACT_AFTER = 4  # type: ignore[misc] # compact every few saves
-        member_index.PACK_AFTER = 3  # type: ignore[misc] # and pack as often
+        member_upkeep.PACK_AFTER = 3  # type: ignore[misc] # and pack as often
 
     def teardown(self) -> None:
         compact_after, pack_after = self.thresholds
         event_index.COMPACT_AFTER = compact_after  # type: ignore[misc]  # restored
-        member_index.PACK_AFTER = pack_after  # type: ignore[misc]  # restored
+        member_upkeep.PACK_AFTER = pack_after  # type: ignore[misc]  # restored
         shutil.rmtree(self.folder, ignore_errors=True)
 
     @rule(members=MEMBERS, name=st.none() | NAMES)
@@ -55,6 +56,7 @@ class StoreAgainstDicts(RuleBasedStateMachine):
         assert outcome.recorded == (pointing != feature_set.hash if name else not known)
         self.commits += outcome.recorded
         assert self.store.index.view().layout.runs or self.commits < 4
+        assert list_packs(self.store) or self.commits < 3
         self.sets[feature_set.hash] = members
         if name and pointing != feature_set.hash:
             self.names.setdefault(name, []).append(feature_set.hash)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import sys
 
-from fsstore import FeatureSet, Store, members
+from fsstore import FeatureSet, Store
 from fsstore.backend.local import LocalBackend
+from fsstore.members import upkeep as member_upkeep
 
 
 def main() -> None:
@@ -25,7 +26,7 @@ def main() -> None:
         LocalBackend.lock = no_lock  # type: ignore[method-assign,assignment]  # on purpose
     for option in sys.argv[4:]:
         if option.startswith("pack-after="):
-            members.PACK_AFTER = int(option.partition("=")[2])  # type: ignore[misc]  # often
+            member_upkeep.PACK_AFTER = int(option.partition("=")[2])  # type: ignore[misc]  # often
     store = Store(store_path)
     for number in range(count):
         name = f"{prefix}-{number}"

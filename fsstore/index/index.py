@@ -13,39 +13,31 @@ and a writer whose new commit lands under a run folder's range retries too. Ever
 ``COMPACT_AFTER`` commits, the writer folds the journal into a run and merges runs of
 similar size, so a commit costs the same however long the history is and a reader parses
 at most ``COMPACT_AFTER`` small files plus a few sorted Parquet files.
+
+This module reads and writes commits; what a reader combines and how it looks things up
+is in ``view``, folding and merging in ``compaction``.
 """
 
 from __future__ import annotations
 
-import bisect
 import logging
 import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from fsstore.backend import Backend
+from fsstore.commit_ranges import MERGE_FACTOR, folder_range
 from fsstore.errors import (
-    FsstoreError,
     IndexConflictError,
     IndexCorruptError,
     IndexMissingError,
-    LockTimeoutError,
 )
-from fsstore.index.events import (
-    KINDS,
-    Event,
-    EventKind,
-    Projection,
-    events_to_table,
-    format_time,
-    now,
-)
+from fsstore.index.compaction import COMPACT_LOCK_KEY, compact, compact_quietly
+from fsstore.index.events import KINDS, Event, EventKind, format_time, now
 from fsstore.index.journal import (
     JOURNAL_PREFIX,
     Commit,
@@ -54,18 +46,19 @@ from fsstore.index.journal import (
     encode_commit,
     parse_commit_key,
 )
-from fsstore.index.runs import (
-    RUNS_PREFIX,
-    Run,
-    column_sizes,
-    list_runs,
-    project,
-    read_columns,
-    read_projection,
-    run_folder_range,
-    write_run,
+from fsstore.index.runs import RUNS_PREFIX, Run, list_runs
+from fsstore.index.view import (
+    Layout,
+    RunPart,
+    Segment,
+    View,
+    chain_segments,
+    journal_events,
+    within,
 )
 
+# COMPACT_LOCK_KEY and MERGE_FACTOR live with compaction and commit_ranges; they stay
+# importable from here, where the index's other constants are.
 __all__ = ["COMPACT_AFTER", "COMPACT_LOCK_KEY", "LOCK_KEY", "MERGE_FACTOR", "Index", "Layout",
            "View"]
 
@@ -74,186 +67,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 COMPACT_AFTER: Final = 64
-"""Journal commits that trigger a compaction into a run."""
-MERGE_FACTOR: Final = 4
-"""Two adjacent runs are merged when the older is at most this many times the newer."""
+"""Journal commits that trigger a compaction into a run (read at each commit)."""
 LOCK_KEY: Final = "index/lock"
-COMPACT_LOCK_KEY: Final = "index/compact.lock"
-"""Taken without waiting by the writer that compacts; others skip compaction meanwhile."""
 _MAX_COMMIT_ATTEMPTS: Final = 1000
 _MAX_READ_ATTEMPTS: Final = 20
 _QUIET: Final = 2.0
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A run or a journal commit, by the commit numbers it covers."""
-
-    first: int
-    last: int
-    run: Run | None = None
-    commit_seq: int | None = None
-
-
-@dataclass(frozen=True)
-class RunPart:
-    """A run read from commit ``start`` on (later than its first when runs overlap)."""
-
-    run: Run
-    start: int
-
-
-@dataclass
-class Layout:
-    """What a reader combines: parts of runs and journal commits covering 1..head."""
-
-    runs: list[RunPart]
-    commits: list[Commit]
-    gaps: list[tuple[int, int]] = field(default_factory=list)
-    superseded_runs: list[Run] = field(default_factory=list)
-    """Runs whose every commit a chosen run also covers (inputs of merges): garbage."""
-    superseded_commits: list[int] = field(default_factory=list)
-    """Journal commits a chosen run also covers (left by an interrupted compaction)."""
-    named: int = 0
-    """The last commit number a run folder's name covers (finished or not)."""
-
-    @property
-    def covered(self) -> int:
-        """The last commit number the chosen runs and commits hold."""
-        last_commit = self.commits[-1].seq if self.commits else 0
-        last_run = max((part.run.last for part in self.runs), default=0)
-        return max(last_commit, last_run)
-
-    @property
-    def head(self) -> int:
-        """The last commit number in use: a new commit gets ``head + 1``."""
-        return max(self.covered, self.named)
-
-
-class View:
-    """The index as of one layout: lookups and whole tables of events."""
-
-    def __init__(self, backend: Backend, layout: Layout,
-                 journal: Callable[[EventKind, list[Commit]], pa.Table] | None = None) -> None:
-        self.backend = backend
-        self.layout = layout
-        self._journal_tables: dict[str, pa.Table] = {}
-        self._journal = journal or _journal_events
-
-    @property
-    def head(self) -> int:
-        return self.layout.head
-
-    def table(self, kind: str) -> pa.Table:
-        """Every event of a kind, in commit order."""
-        spec = KINDS[kind]
-        parts = [part for part in self.layout.runs if part.run.rows.get(kind)]
-        journal = self._journal_table(spec)
-        if not parts:
-            return _in_order(journal)
-        # One column at a time, so that loading a million events needs little more memory
-        # than the result. Runs in the chain cover consecutive commit ranges and the
-        # journal follows them, so commit order is each part in (seq, pos) order, in turn.
-        orders = []
-        for part in parts:
-            keys = read_columns(self.backend, part.run, spec.main, ["seq", "pos"])
-            if part.start != part.run.first:
-                keys = keys.append_column("row", pa.array(range(keys.num_rows), pa.int64()))
-                keys = keys.filter(pc.greater_equal(keys["seq"], part.start))
-                inner = pc.sort_indices(keys, sort_keys=_SEQ_POS)
-                orders.append(pc.take(keys["row"], inner))
-            else:
-                orders.append(pc.sort_indices(keys, sort_keys=_SEQ_POS))
-        journal = _in_order(journal)
-        sizes: dict[str, int] = {}
-        for part in parts:
-            for name, size in column_sizes(self.backend, part.run, spec.main).items():
-                sizes[name] = sizes.get(name, 0) + size
-        columns: dict[str, pa.ChunkedArray] = {}
-        # The widest columns first: the peak is then the result plus one column of a run.
-        for wanted in sorted(spec.schema, key=lambda wanted: -sizes.get(wanted.name, 0)):
-            chunks = []
-            for part, order in zip(parts, orders, strict=True):
-                read = read_columns(self.backend, part.run, spec.main, [wanted.name])
-                values = (read[wanted.name] if read.num_columns
-                          else pa.nulls(part.run.rows[kind], wanted.type))
-                chunks.extend(_as_type(pc.take(values, order), wanted.type).chunks)
-                del read, values
-            chunks.extend(journal[wanted.name].chunks)
-            columns[wanted.name] = pa.chunked_array(chunks, wanted.type)
-        return pa.Table.from_arrays([columns[name] for name in spec.schema.names],
-                                    schema=spec.schema)
-
-    def column(self, kind: str, column: str, *, where: str | None = None,
-               unreadable: list[str] | None = None) -> pa.ChunkedArray:
-        """Every value of one column of a kind's events, in no particular order.
-
-        With ``where`` (a boolean column), only events where it is true. With
-        ``unreadable`` (a list), runs whose files cannot be read are skipped and their
-        folders appended to it, instead of raising.
-        """
-        spec = KINDS[kind]
-        field = spec.schema.field(column)
-        wanted = ["seq", column] + ([where] if where else [])
-        chunks = []
-        for part in self.layout.runs:
-            if not part.run.rows.get(kind):
-                continue
-            try:
-                read = read_columns(self.backend, part.run, spec.main, wanted)
-            except FileNotFoundError:
-                raise  # moved by a compaction: the caller retries on a new view
-            except IndexCorruptError:
-                if unreadable is None:
-                    raise
-                unreadable.append(part.run.folder)
-                continue
-            if column not in read.column_names:
-                continue
-            if part.start != part.run.first:
-                read = read.filter(pc.greater_equal(read["seq"], part.start))
-            if where:
-                read = read.filter(pc.fill_null(read[where], False))
-            chunks.extend(_as_type(read[column], field.type).chunks)
-        journal = self._journal_table(spec)
-        if where:
-            journal = journal.filter(pc.fill_null(journal[where], False))
-        chunks.extend(journal[column].chunks)
-        return pa.chunked_array(chunks, field.type)
-
-    def find(self, kind: str, column: str, value: str) -> pa.Table:
-        """Events of a kind whose ``column`` equals ``value``, in commit order."""
-        return self._lookup(kind, column, value, None)
-
-    def find_prefix(self, kind: str, column: str, prefix: str) -> pa.Table:
-        """Events of a kind whose ``column`` starts with ``prefix``, in commit order."""
-        return self._lookup(kind, column, prefix, prefix + "\U0010ffff")
-
-    def _lookup(self, kind: str, column: str, low: str, high: str | None) -> pa.Table:
-        spec = KINDS[kind]
-        projection = next(p for p in spec.projections if p.sort_by[0] == column)
-        parts = [_from_start(read_projection(self.backend, part.run, spec, projection, column,
-                                             low, high), part)
-                 for part in self.layout.runs if part.run.rows.get(kind)]
-        matches = [_without_kind(event) for commit in self.layout.commits
-                   for event in commit.events
-                   if event.get("kind") == kind and _matches(event.get(column), low, high)
-                   and (projection.where_not_null is None
-                        or event.get(projection.where_not_null) is not None)]
-        found = [table for table in parts if table.num_rows]
-        if matches:
-            found.append(project(events_to_table(spec, matches), projection))
-        if not found:
-            return _empty(spec, projection)
-        table = found[0] if len(found) == 1 else pa.concat_tables(found)
-        # Equal keys are stored in commit order, and parts follow the chain: only a range
-        # of keys needs sorting back into commit order.
-        return table if high is None or table.num_rows < 2 else _in_order(table)
-
-    def _journal_table(self, spec: EventKind) -> pa.Table:
-        if spec.name not in self._journal_tables:
-            self._journal_tables[spec.name] = self._journal(spec, self.layout.commits)
-        return self._journal_tables[spec.name]
 
 
 class Index:
@@ -375,13 +193,13 @@ class Index:
         # A run folder is made before its files and removed after them, and compactions
         # delete commits only once their run is published, so the folder names bound the
         # head even when a merge removes files while we list them.
-        named = max((span[1] for span in map(run_folder_range,
+        named = max((span[1] for span in map(folder_range,
                                              self.backend.folders(RUNS_PREFIX)) if span),
                     default=0)
         runs = list_runs(self.backend)
         segments = [Segment(run.first, run.last, run=run) for run in runs]
         segments += [Segment(seq, seq, commit_seq=seq) for seq in seqs if seq is not None]
-        chosen, gaps = _chain(segments)
+        chosen, gaps = chain_segments(segments)
         commits = [self._commit(segment.commit_seq) for segment, _ in chosen
                    if segment.commit_seq is not None]
         parts = [RunPart(segment.run, start) for segment, start in chosen
@@ -390,7 +208,7 @@ class Index:
         spans = [(segment.first, segment.last) for segment, _ in chosen
                  if segment.run is not None]
         unused = [segment for segment in segments
-                  if id(segment) not in used and _within(segment, spans)]
+                  if id(segment) not in used and within(segment, spans)]
         return Layout(parts, commits, gaps,
                       [segment.run for segment in unused if segment.run is not None],
                       [segment.commit_seq for segment in unused
@@ -418,9 +236,9 @@ class Index:
         if cached is not None and seqs[:len(cached[0])] == cached[0]:
             known, table = cached
             if len(known) < len(seqs):
-                table = pa.concat_tables([table, _journal_events(spec, commits[len(known):])])
+                table = pa.concat_tables([table, journal_events(spec, commits[len(known):])])
         else:
-            table = _journal_events(spec, commits)
+            table = journal_events(spec, commits)
         self._journal_cache[spec.name] = (seqs, table)
         return table
 
@@ -474,7 +292,7 @@ class Index:
                 if len(view.layout.commits) + 1 >= COMPACT_AFTER:
                     # After the lock: other writers go on committing while this one folds
                     # the journal (a large merge can take seconds).
-                    self._compact_quietly()
+                    compact_quietly(self)
                 return stamped
             log.debug("commit %d was taken by another writer; retrying", seq)
             time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 20)))
@@ -490,7 +308,7 @@ class Index:
         check this: if true, readers take the run's event for that number, not its own.
         """
         for folder in self.backend.folders(RUNS_PREFIX):
-            span = run_folder_range(folder)
+            span = folder_range(folder)
             if span is not None and span[0] <= seq <= span[1]:
                 return True
         return False
@@ -510,175 +328,5 @@ class Index:
     # -- compaction -----------------------------------------------------------------------
 
     def compact(self) -> Run | None:
-        """Fold the journal into a run and merge runs of similar size.
-
-        Folded commits and merged runs are deleted only by a later compaction (or ``gc``),
-        once a run that holds them has been published for a whole compaction cycle: so
-        every commit is in some visible run or journal file at every instant, even when
-        compactions run at once, and a writer with a view older than a fold cannot reuse
-        a commit number (see ``shadowed``). A damaged commit is folded as empty and its
-        file moved to quarantine.
-        """
-        layout = self.layout()
-        for run in layout.superseded_runs:
-            delete_run(self.backend, run)
-        for seq in layout.superseded_commits:
-            self.backend.delete(commit_key(seq))
-        new_run = None
-        covered = max((part.run.last for part in layout.runs), default=0)
-        trailing = [commit for commit in layout.commits if commit.seq > covered]
-        if trailing:
-            first, last = covered + 1, trailing[-1].seq
-            new_run = write_run(self.backend, first, last, _tables_of(trailing))
-            log.debug("compacted commits %d..%d into %s", first, last, new_run.folder)
-            torn = [commit.seq for commit in trailing if commit.torn]
-            if torn:
-                from fsstore.quarantine import quarantine
-
-                log.warning("index commits %s are damaged; their events are lost; moving "
-                            "them to quarantine", ", ".join(map(str, torn)))
-                quarantine(self.backend, [(commit_key(seq), "damaged index commit (torn "
-                                           "write or checksum mismatch)") for seq in torn],
-                           lost_events=True)
-        # Parts, not runs: runs left overlapping by compactions that ran at once are merged
-        # from where the chain uses them, so overlaps do not pile up.
-        chain = list(layout.runs)
-        if new_run is not None:
-            chain.append(RunPart(new_run, new_run.first))
-        while (len(chain) >= 2 and chain[-2].run.last + 1 == chain[-1].start
-               and chain[-2].run.size <= MERGE_FACTOR * max(chain[-1].run.size, 1)):
-            merged = self._merge(chain[-2], chain[-1])
-            chain[-2:] = [RunPart(merged, merged.first)]
-            new_run = merged
-        return new_run
-
-    def _compact_quietly(self) -> None:
-        # The commit has been made; a failed compaction only leaves the journal longer.
-        try:
-            with self.backend.lock(COMPACT_LOCK_KEY, 0):
-                self.compact()
-        except LockTimeoutError:
-            log.debug("another writer is compacting the index; leaving it the work")
-        except FileNotFoundError as error:
-            log.debug("index compaction raced another one and stopped: %s", error)
-        except (FsstoreError, OSError) as error:
-            log.warning("index compaction failed (the commit itself succeeded): %s", error)
-
-    def _merge(self, older: RunPart, newer: RunPart) -> Run:
-        tables: dict[str, pa.Table] = {}
-        for kind_name in sorted(set(older.run.rows) | set(newer.run.rows)):
-            spec = KINDS[kind_name]
-            parts = [_from_start(read_projection(self.backend, part.run, spec, spec.main), part)
-                     for part in (older, newer) if part.run.rows.get(kind_name)]
-            if parts:
-                tables[kind_name] = pa.concat_tables(parts)
-        merged = write_run(self.backend, older.start, newer.run.last, tables)
-        log.debug("merged runs %s and %s into %s; they go at the next compaction",
-                  older.run.folder, newer.run.folder, merged.folder)
-        return merged
-
-
-def delete_run(backend: Backend, run: Run) -> None:
-    """Remove a run, its RUN.json first so that readers stop choosing it at once."""
-    backend.delete(run.key("RUN.json"))
-    for file in run.files:
-        backend.delete(run.key(file))
-    backend.prune(run.folder)
-
-
-def _chain(segments: list[Segment]) -> tuple[list[tuple[Segment, int]], list[tuple[int, int]]]:
-    """Choose segments covering 1..max, each used from where the previous one ends.
-
-    At each commit number, the segment that contains it and reaches furthest wins (a run
-    over a journal commit on a tie). Overlapping runs, left by compactions that ran at
-    once, are read from the first commit not yet covered. Uncovered ranges are gaps.
-    """
-    chosen: list[tuple[Segment, int]] = []
-    gaps: list[tuple[int, int]] = []
-    ordered = sorted(segments, key=lambda segment: segment.first)
-    following = 1
-    best: Segment | None = None
-    index = 0
-    while True:
-        # The best segment starting at or before ``following``, over all seen so far.
-        while index < len(ordered) and ordered[index].first <= following:
-            candidate = ordered[index]
-            if best is None or (candidate.last, candidate.run is not None) > (
-                    best.last, best.run is not None):
-                best = candidate
-            index += 1
-        if best is not None and best.last >= following:
-            chosen.append((best, following))
-            following = best.last + 1
-            continue
-        if index >= len(ordered):
-            break
-        gaps.append((following, ordered[index].first - 1))
-        following = ordered[index].first
-    return chosen, gaps
-
-
-def _tables_of(commits: Sequence[Commit]) -> dict[str, pa.Table]:
-    grouped: dict[str, list[Event]] = {}
-    for commit in commits:
-        for event in commit.events:
-            kind = event.get("kind")
-            if kind not in KINDS:
-                raise IndexCorruptError(
-                    f"index commit {commit.seq} holds an event of unknown kind {kind!r}; "
-                    "it was written by a newer fsstore, so upgrade fsstore to read it"
-                )
-            grouped.setdefault(kind, []).append(_without_kind(event))
-    return {kind: events_to_table(KINDS[kind], events) for kind, events in grouped.items()}
-
-
-def _journal_events(spec: EventKind, commits: list[Commit]) -> pa.Table:
-    events = [_without_kind(event) for commit in commits for event in commit.events
-              if event.get("kind") == spec.name]
-    return events_to_table(spec, events)
-
-
-def _without_kind(event: Event) -> Event:
-    return {key: value for key, value in event.items() if key != "kind"}
-
-
-def _from_start(table: pa.Table, part: RunPart) -> pa.Table:
-    if part.start == part.run.first:
-        return table
-    return table.filter(pc.greater_equal(table["seq"], part.start))
-
-
-_EMPTY: dict[tuple[str, str], pa.Table] = {}
-
-
-def _empty(spec: EventKind, projection: Projection) -> pa.Table:
-    """A projection's table without rows (kept: making one costs a tenth of a millisecond)."""
-    key = (spec.name, projection.file)
-    if key not in _EMPTY:
-        _EMPTY[key] = project(events_to_table(spec, []), projection)
-    return _EMPTY[key]
-
-
-def _matches(value: object, low: str, high: str | None) -> bool:
-    if high is None:
-        return value == low
-    return isinstance(value, str) and low <= value < high
-
-
-def _within(segment: Segment, spans: list[tuple[int, int]]) -> bool:
-    """Whether every commit of ``segment`` lies in one of the (sorted, disjoint) ``spans``."""
-    at = bisect.bisect_right(spans, (segment.first, float("inf"))) - 1
-    return at >= 0 and spans[at][0] <= segment.first and segment.last <= spans[at][1]
-
-
-def _as_type(values: pa.ChunkedArray | pa.Array, wanted: pa.DataType) -> pa.ChunkedArray:
-    if isinstance(values, pa.Array):
-        values = pa.chunked_array([values], values.type)
-    return values if values.type == wanted else values.cast(wanted)
-
-
-_SEQ_POS: Final = [("seq", "ascending"), ("pos", "ascending")]
-
-
-def _in_order(table: pa.Table) -> pa.Table:
-    return table.sort_by(_SEQ_POS)
+        """Fold the journal into a run and merge runs of similar size (see ``compaction``)."""
+        return compact(self)

@@ -17,9 +17,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import json
-import re
-import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final, overload
@@ -30,6 +28,7 @@ import pyarrow.parquet as pq
 from blake3 import blake3
 
 from fsstore.backend import Backend
+from fsstore.commit_ranges import folder_range, new_folder
 from fsstore.errors import IndexCorruptError
 from fsstore.index.cache import CACHE
 from fsstore.index.events import KINDS, EventKind, Projection
@@ -40,12 +39,10 @@ __all__ = [
     "RUN_MANIFEST",
     "Run",
     "column_sizes",
-    "covering_chain",
     "list_runs",
     "project",
     "read_columns",
     "read_projection",
-    "run_folder_range",
     "write_run",
 ]
 
@@ -53,7 +50,6 @@ RUN_FORMAT: Final = "fsstore.run.v1"
 RUNS_PREFIX: Final = "index/runs"
 RUN_MANIFEST: Final = "RUN.json"
 _ROW_GROUP: Final = 4_096
-_FOLDER: Final = re.compile(r"^(\d{16})-(\d{16})-([0-9a-f]+)$")
 
 
 @dataclass(frozen=True)
@@ -80,7 +76,7 @@ def list_runs(backend: Backend) -> list[Run]:
     seen = set()
     for key in backend.keys(RUNS_PREFIX):
         folder, _, file = key.rpartition("/")
-        if file != RUN_MANIFEST or not _FOLDER.match(folder.rpartition("/")[2]):
+        if file != RUN_MANIFEST or folder_range(folder) is None:
             continue
         identity = f"{backend.url}/{folder}"
         seen.add(identity)
@@ -111,31 +107,9 @@ def _read_run(backend: Backend, folder: str) -> Run | None:
         return None
 
 
-def run_folder_range(folder: str) -> tuple[int, int] | None:
-    """The (first, last) commit numbers a run folder's name says it covers, or None."""
-    found = _FOLDER.match(folder.rpartition("/")[2])
-    return (int(found.group(1)), int(found.group(2))) if found else None
-
-
-def covering_chain(runs: Iterable[Run]) -> list[Run]:
-    """The runs that cover commits 1..k without gaps, preferring the widest at each step."""
-    by_first: dict[int, Run] = {}
-    for run in runs:
-        best = by_first.get(run.first)
-        if best is None or run.last > best.last:
-            by_first[run.first] = run
-    chain: list[Run] = []
-    following = 1
-    while following in by_first:
-        run = by_first[following]
-        chain.append(run)
-        following = run.last + 1
-    return chain
-
-
 def write_run(backend: Backend, first: int, last: int, tables: dict[str, pa.Table]) -> Run:
     """Write and publish a run of the given events (one table per kind)."""
-    folder = f"{RUNS_PREFIX}/{first:016d}-{last:016d}-{secrets.token_hex(4)}"
+    folder = new_folder(RUNS_PREFIX, first, last)
     files: dict[str, dict[str, Any]] = {}
     rows: dict[str, int] = {}
     for kind_name, table in tables.items():

@@ -34,11 +34,12 @@ from typing import Any
 
 from fsstore.backend import Entry
 from fsstore.backend.local import TEMPORARY_PREFIX
+from fsstore.commit_ranges import folder_range
 from fsstore.errors import IndexCorruptError
 from fsstore.index.events import KINDS
 from fsstore.index.index import COMPACT_LOCK_KEY, LOCK_KEY, View
 from fsstore.index.journal import commit_key
-from fsstore.index.runs import RUN_MANIFEST, RUNS_PREFIX, run_folder_range
+from fsstore.index.runs import RUN_MANIFEST, RUNS_PREFIX
 from fsstore.integrity.kinds import kind_of_key, referenced_digests
 from fsstore.integrity.verify import DEFAULT_GRACE, OBJECTS_PREFIX
 from fsstore.members import LOCK_KEY as MEMBERS_LOCK_KEY
@@ -161,7 +162,7 @@ def _index_garbage(store: Store, view: View, now: float,
     for folder, entries in folders.items():
         if folder in superseded:
             garbage += [(entry, "run also held by a wider run") for entry in entries]
-        elif (run_folder_range(folder) is not None
+        elif (folder_range(folder) is not None
               and all(entry.key.rpartition("/")[2] != RUN_MANIFEST for entry in entries)
               and all(now - entry.mtime > grace for entry in entries)):
             garbage += [(entry, "unfinished run left by an interrupted compaction")

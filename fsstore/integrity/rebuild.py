@@ -20,10 +20,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fsstore.backend import Backend
+from fsstore.commit_ranges import folder_range
 from fsstore.errors import IndexCorruptError
 from fsstore.index.events import KINDS, EventKind, events_to_table
 from fsstore.index.journal import JOURNAL_PREFIX, commit_key, decode_commit, parse_commit_key
-from fsstore.index.runs import RUN_MANIFEST, RUNS_PREFIX, Run, run_folder_range, write_run
+from fsstore.index.runs import RUN_MANIFEST, RUNS_PREFIX, Run, write_run
 from fsstore.quarantine import quarantine
 
 __all__ = ["Rebuilt", "rebuild_index"]
@@ -56,7 +57,7 @@ def rebuild_index(backend: Backend, damaged: Iterable[str]) -> Rebuilt:
     damaged_folders: set[str] = set()
     for key in sorted(backend.keys(RUNS_PREFIX)):
         folder, _, file = key.rpartition("/")
-        covered = run_folder_range(folder)
+        covered = folder_range(folder)
         if covered is None:
             continue
         run_files.append(key)
@@ -129,7 +130,7 @@ def _lost_from_runs(merged: dict[str, pa.Table], damaged: set[str],
     """What damaged runs held that no other file gave back."""
     lost = []
     for folder in sorted(damaged):
-        first, last = run_folder_range(folder) or (0, 0)
+        first, last = folder_range(folder) or (0, 0)
         rows = recorded.get(folder)
         if not rows:
             lost.append(f"an unknown number of events of commits {first}..{last} (the run "

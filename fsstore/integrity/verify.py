@@ -27,11 +27,12 @@ from blake3 import blake3
 
 from fsstore.backend import Backend, Entry
 from fsstore.backend.local import TEMPORARY_PREFIX
+from fsstore.commit_ranges import folder_range
 from fsstore.errors import IndexMissingError
 from fsstore.index.events import KINDS
 from fsstore.index.index import COMPACT_LOCK_KEY, LOCK_KEY, Layout, View
 from fsstore.index.journal import JOURNAL_PREFIX, decode_commit, parse_commit_key
-from fsstore.index.runs import RUN_FORMAT, RUN_MANIFEST, RUNS_PREFIX, run_folder_range
+from fsstore.index.runs import RUN_FORMAT, RUN_MANIFEST, RUNS_PREFIX
 from fsstore.integrity.findings import Report
 from fsstore.integrity.kinds import (
     OBJECT_KINDS,
@@ -249,7 +250,7 @@ def _check_runs(report: Report, backend: Backend, entries: list[Entry], now: flo
     folders: dict[str, dict[str, Entry]] = {}
     for entry in entries:
         folder, _, file = entry.key.rpartition("/")
-        if run_folder_range(folder) is None or folder.count("/") != 2:
+        if folder_range(folder) is None or folder.count("/") != 2:
             report.add("foreign", entry.key, "is not in an index run folder")
             continue
         folders.setdefault(folder, {})[file] = entry
@@ -319,7 +320,7 @@ def _run_manifest(report: Report, backend: Backend, folder: str) -> dict[str, ob
             or not isinstance(manifest.get("files"), dict)):
         report.add("damaged-run", key, f"{RUN_MANIFEST} is not a {RUN_FORMAT} description")
         return None
-    first_last = run_folder_range(folder)
+    first_last = folder_range(folder)
     if first_last != (manifest.get("first"), manifest.get("last")):
         report.add("damaged-run", key,
                    f"{RUN_MANIFEST} covers {manifest.get('first')}..{manifest.get('last')} "
