@@ -15,6 +15,11 @@ format       slots                     members
 ``h5ad``     ``var``, ``obs``          ``var_names``; the ``obs`` columns as Features
 ============ ========================= ==========================================
 
+Derived sets record what the dataset measures, every identifier of it: they are not
+validated against the store's registries (which would drop the ids a registry version
+lacks, or fail where several organisms are registered). Validate a dataset's identifiers
+with ``fsstore validate``, or link a validated set to a slot explicitly.
+
 An in-memory object is first written to a file (a DataFrame to Parquet, an AnnData to
 ``.h5ad``) and that file is the dataset: its bytes give the identity and, with ``copy``,
 are what the store keeps. The same object written by the same library versions gives the
@@ -144,7 +149,7 @@ def guess_gene_field(values: list[str]) -> str:
 def read_dataset(path: str | os.PathLike[str], *, fmt: str | None = None,
                  var_field: str | None = None) -> DatasetSource:
     """Hash a dataset file and derive its feature sets, one per slot."""
-    location = str(Path(path).expanduser().absolute())
+    location = os.path.abspath(Path(path).expanduser())  # without `..`: one path, one file
     chosen = fmt or detect_dataset_format(location)
     if chosen not in DATASET_FORMATS:
         raise UnsupportedFileError(
@@ -176,7 +181,7 @@ def read_object(obj: Any, *, var_field: str | None = None) -> Iterator[DatasetSo
     try:
         if isinstance(obj, pd.DataFrame):
             target = os.path.join(folder, "dataset.parquet")
-            slots = {"columns": FeatureSet.from_df(obj)}
+            slots = {"columns": FeatureSet.from_df(obj, strict=False, validate=False)}
             _write_parquet(obj, target)
             kind = "dataframe"
         elif _is_anndata(obj):
@@ -234,11 +239,13 @@ def _tenx_slots(path: str, var_field: str | None) -> dict[str, FeatureSet]:
         values = ids[types == feature_type].tolist()
         if feature_type == GENE_EXPRESSION:
             field_name = var_field or guess_gene_field(values)
-            slots["var"] = FeatureSet.from_values(values, field=field_name, strict=False)
+            slots["var"] = FeatureSet.from_values(values, field=field_name, strict=False,
+                                                  validate=False)
         else:
             slot = check_slot(re.sub(r"[^A-Za-z0-9]+", "_", feature_type).strip("_").lower()
                               or "features")
-            slots[slot] = FeatureSet.from_values(values, field="Feature.name", strict=False)
+            slots[slot] = FeatureSet.from_values(values, field="Feature.name", strict=False,
+                                                 validate=False)
     return slots
 
 
@@ -266,7 +273,8 @@ def _anndata_slots(adata: Any, var_field: str | None) -> dict[str, FeatureSet]:
     var_names = [str(name) for name in adata.var_names]
     if var_names:
         slots["var"] = FeatureSet.from_values(var_names, field=var_field
-                                              or guess_gene_field(var_names), strict=False)
+                                              or guess_gene_field(var_names), strict=False,
+                                              validate=False)
     if len(adata.obs.columns):
-        slots["obs"] = FeatureSet.from_df(adata.obs)
+        slots["obs"] = FeatureSet.from_df(adata.obs, strict=False, validate=False)
     return slots

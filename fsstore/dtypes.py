@@ -67,7 +67,7 @@ def normalize_dtype(dtype: object) -> str:
         return _PYTHON_TYPES[dtype]
     if not isinstance(dtype, str):
         try:
-            return dtype_of_pandas_dtype(pd.api.types.pandas_dtype(dtype), context="dtype")
+            return dtype_of_pandas_dtype(pd.api.types.pandas_dtype(dtype), context="")
         except (TypeError, ValueError):
             raise _unknown(repr(dtype)) from None
     text = dtype.strip()
@@ -85,10 +85,10 @@ def normalize_dtype(dtype: object) -> str:
         _check_zone(zoned.group(1))
         return text
     try:
-        pandas_dtype = pd.api.types.pandas_dtype(text)
+        # A numpy or pandas name ("int64", "boolean") that maps to the vocabulary.
+        return dtype_of_pandas_dtype(pd.api.types.pandas_dtype(text), context="")
     except (TypeError, ValueError):
         raise _unknown(repr(dtype)) from None
-    return dtype_of_pandas_dtype(pandas_dtype, context="dtype")
 
 
 def dtype_of_series(series: pd.Series[Any], column: str) -> str:

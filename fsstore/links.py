@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fsstore.canonical import nfc
 from fsstore.dataset import DatasetSource, check_slot, file_digest, read_dataset, read_object
 from fsstore.errors import (
     DatasetNotFoundError,
@@ -35,7 +36,7 @@ from fsstore.errors import (
 )
 from fsstore.featureset import FeatureSet
 from fsstore.index import Event, View
-from fsstore.names import check_name
+from fsstore.names import check_set_name
 from fsstore.references import unique_prefix
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def link(store: Store, source: Any, *, slots: Mapping[str, FeatureSet | str] | N
         slot; it replaces the set of a slot only with ``replace``, so re-adding a dataset
         never undoes a re-annotation.
     """
-    dataset_name = None if name is None else check_name(name, "dataset name")
+    dataset_name = None if name is None else check_set_name(name, "dataset")
     if isinstance(source, str | os.PathLike):
         opened: contextlib.AbstractContextManager[DatasetSource] = contextlib.nullcontext(
             _read_unchanged(source, fmt, var_field))
@@ -336,10 +337,10 @@ def resolve_dataset(store: Store, ref: str) -> str:
 def _resolve(view: View, ref: str) -> str:
     if not isinstance(ref, str) or not ref:
         raise DatasetNotFoundError("an empty reference names no dataset", str(ref))
-    named = view.find("dataset", "name", ref)
+    named = view.find("dataset", "name", nfc(ref))  # names are stored in NFC
     if named.num_rows:
         return str(named["dataset"][-1].as_py())
-    at_path = view.find("dataset", "path", str(Path(ref).expanduser().absolute()))
+    at_path = view.find("dataset", "path", os.path.abspath(Path(ref).expanduser()))
     if at_path.num_rows:
         return str(at_path["dataset"][-1].as_py())
     found = unique_prefix(view, "dataset", "dataset", ref, label="dataset", plural="datasets")

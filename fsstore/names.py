@@ -49,16 +49,16 @@ def _problem(text: str) -> str:
     return ""
 
 
-def check_set_name(name: object) -> str:
+def check_set_name(name: object, what: str = "set") -> str:
     """Like :func:`check_name`, also refusing 6 to 64 hex digits, which read as a hash prefix.
 
     A set named ``3a8c51`` would hide the set whose hash starts with ``3a8c51`` wherever a
-    set can be named by either.
+    set can be named by either; the same holds for datasets and their digests (``what``).
     """
-    text = check_name(name)
+    text = check_name(name, f"{what} name" if what != "set" else "name")
     if _HASH_LIKE.match(text):
         raise InvalidNameError(
             f"name {text!r} looks like a hash prefix (6 or more hex digits) and would hide "
-            "the set with that prefix; choose another name"
+            f"the {what} with that prefix; choose another name"
         )
     return text

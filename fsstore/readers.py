@@ -190,6 +190,11 @@ def read_column(path: str, *, fmt: str | None = None, column: str | None = None,
             column, note = _tenx_column(path, field)
     position, chosen = _choose_column(path, names, column, fmt)
     name = names[position]
+    if has_header and column is not None and column != name and len(names) > 1:
+        # Chosen by position in a table read with a header: say what the header was, as a
+        # table without one (a headerless GENCODE csv) loses its first row otherwise.
+        note = (f"reading column {position} ({name!r}) of {path}; its first row was read as "
+                f"the header ({_listed(names)}): pass --no-header if it holds values")
     values = [_cell(row[position]) if position < len(row) else None for row in rows]
     if has_header and not values:
         raise UnsupportedFileError(
@@ -598,9 +603,17 @@ def _choose_column(path: str, names: list[str], column: str | None,
             f"{path} has {len(names):,} columns ({_listed(names)}); choose one with --column, "
             "or use --header to store the column names themselves"
         )
+    by_position = column.isdigit() and int(column) < len(names)
     if column and column in names:
+        if by_position and names[int(column)] != column:
+            raise UnsupportedFileError(
+                f"--column {column} of {path} is ambiguous: a column is named {column!r} in "
+                f"the first row, and position {column} is column {names[int(column)]!r}; if "
+                "the first row holds values, pass --no-header (then positions count), else "
+                "name another column"
+            )
         return names.index(column), False
-    if column.isdigit() and int(column) < len(names):
+    if by_position:
         return int(column), False
     hint = ("; it was read as a 10x list without a header, so pass --format tsv if it has "
             "one" if fmt == "10x" else "")

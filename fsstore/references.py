@@ -12,6 +12,7 @@ import re
 from typing import Final
 
 from fsstore.backend import Backend
+from fsstore.canonical import nfc
 from fsstore.errors import AmbiguousReferenceError, ReferenceNotFoundError
 from fsstore.index import View
 from fsstore.manifest import manifest_key
@@ -85,7 +86,7 @@ def resolve_set(view: View, backend: Backend, ref: str) -> str:
     manifest is stored. Raises :class:`ReferenceNotFoundError` (or
     :class:`AmbiguousReferenceError` for a prefix of several hashes) otherwise.
     """
-    pointing = view.find("set", "name", ref).to_pylist()
+    pointing = view.find("set", "name", nfc(ref)).to_pylist()  # names are stored in NFC
     if pointing:
         return str(pointing[-1]["hash"])
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from fsstore.backend import Backend, LocalBackend, open_backend
-from fsstore.canonical import CanonicalSet
+from fsstore.canonical import CanonicalSet, nfc
 from fsstore.errors import (
     CorruptObjectError,
     FsstoreError,
@@ -226,7 +226,8 @@ class Store:
 
     def history(self, name: str) -> pd.DataFrame:
         """Every event of a name, oldest first: where it pointed, when and by whom."""
-        events = self.index.read(lambda view: view.find("set", "name", name)).to_pandas()
+        stored = nfc(name) if isinstance(name, str) else name  # names are stored in NFC
+        events = self.index.read(lambda view: view.find("set", "name", stored)).to_pandas()
         if events.empty:
             raise ReferenceNotFoundError(f"no set was ever named {name!r}", name)
         return pd.DataFrame(events[["seq", "time", "user", "hash", "n", "itype"]])

@@ -65,7 +65,7 @@ class LocalBackend(Backend):
     """
 
     def __init__(self, root: str | os.PathLike[str], *, shared: bool = False) -> None:
-        self.root = Path(root).absolute()
+        self.root = Path(os.path.abspath(root))
         self.url = str(self.root)
         self.shared = shared
         self._warned_chmod = False

@@ -6,6 +6,8 @@ shows what the library logs, ``-vv`` also the traceback of an unexpected error.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import sys
@@ -81,37 +83,45 @@ def _run(args: list[str], verbose: bool) -> int:
     except click.UsageError as error:
         if type(error).__name__ == "NoArgsIsHelpError":  # `fsstore registry`: show its help
             error.show()
-        else:
-            click.echo(f"error: {_usage_line(error)}", err=True)
-        return error.exit_code
+            return error.exit_code
+        return _failed(args, _usage_line(error), error.exit_code, "usage")
     except click.ClickException as error:
-        click.echo(f"error: {error.format_message()}", err=True)
-        return error.exit_code
+        return _failed(args, error.format_message(), error.exit_code, "usage")
     except click.Abort:
-        click.echo("aborted", err=True)
-        return EXIT_INTERRUPTED
+        return _failed(args, "aborted", EXIT_INTERRUPTED, "interrupted", prefix="")
     except FsstoreError as error:
-        click.echo(f"error: {error}", err=True)
-        return exit_code_of(error)
+        return _failed(args, str(error), exit_code_of(error), type(error).__name__)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        return EXIT_INTERRUPTED
+        return _failed(args, "interrupted", EXIT_INTERRUPTED, "interrupted", prefix="")
     except BrokenPipeError:
         return _quiet_broken_pipe()
     except OSError as error:
         # A file-system refusal the library did not anticipate (permissions, a file where a
         # folder belongs, a full disk when writing output): one line, not a traceback.
         where = f" ({error.filename})" if error.filename else ""
-        click.echo(f"error: {error.strerror or error}{where}; check the store folder and "
-                   "its permissions, then run `fsstore verify`", err=True)
-        return EXIT_STORAGE
+        return _failed(args, f"{error.strerror or error}{where}; check the store folder and "
+                       "its permissions, then run `fsstore verify`", EXIT_STORAGE, "OSError")
     except Exception as error:
         if verbose:
             raise
-        click.echo(f"internal error: {type(error).__name__}: {error} "
-                   "(run `fsstore -vv ...` for the traceback; please report it)", err=True)
-        return EXIT_INTERNAL
+        return _failed(args, f"{type(error).__name__}: {error} (run `fsstore -vv ...` for the "
+                       "traceback; please report it)", EXIT_INTERNAL, "internal",
+                       prefix="internal error: ")
     return result if isinstance(result, int) else 0
+
+
+def _failed(args: list[str], message: str, code: int, kind: str,
+            prefix: str = "error: ") -> int:
+    """Say why a command failed: one line on stderr, and a JSON object on stdout with --json.
+
+    With --json, a script reading stdout always gets JSON: the command's result, or
+    ``{"error": ..., "kind": ..., "exit_status": ...}``.
+    """
+    click.echo(f"{prefix}{message}", err=True)
+    if "--json" in args:
+        with contextlib.suppress(OSError):
+            click.echo(json.dumps({"error": message, "kind": kind, "exit_status": code}))
+    return code
 
 
 def _usage_line(error: click.UsageError) -> str:

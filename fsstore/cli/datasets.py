@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 
@@ -21,7 +23,12 @@ from fsstore.cli.common import (
     store_option,
 )
 from fsstore.dataset import DATASET_FORMATS, detect_dataset_format
-from fsstore.errors import FsstoreError, OutputExistsError, UnsupportedFileError
+from fsstore.errors import (
+    FsstoreError,
+    OutputExistsError,
+    StorageError,
+    UnsupportedFileError,
+)
 from fsstore.links import (
     LinkOutcome,
     SlotChange,
@@ -245,6 +252,8 @@ def datasets_command(ref: str | None, slot: str | None, history: bool, set_ref: 
       fsstore datasets --shared              sets shared by several datasets
       fsstore datasets pbmc --slot var       the members of a slot
     """
+    if set_ref is not None and member is not None:
+        raise click.UsageError("--set and --member each choose datasets; give one of them")
     store = open_store(store_path)
     if ref is not None:
         _show_dataset(store, ref, slot, history, as_json)
@@ -354,7 +363,7 @@ def _show_shared(store: Store, min_datasets: int, as_json: bool) -> None:
 
 @click.command()
 @click.argument("ref")
-@click.argument("destination", type=click.Path(dir_okay=False, writable=True))
+@click.argument("destination", metavar="DESTINATION|-")
 @store_option
 @json_option
 def export(ref: str, destination: str, store_path: str | None, as_json: bool) -> None:
@@ -369,24 +378,47 @@ def export(ref: str, destination: str, store_path: str | None, as_json: bool) ->
 
     store = open_store(store_path)
     digest = resolve_dataset(store, ref)
-    if os.path.exists(destination):
+    to_stdout = destination == "-"
+    if to_stdout and as_json:
+        raise click.UsageError("the dataset's bytes go to standard output with -, so --json "
+                               "cannot go there too")
+    if not to_stdout and os.path.exists(destination):
         raise OutputExistsError(f"{destination} exists; choose a new file name, or remove it "
                                 "first", destination)
     hasher = blake3()
-    with open_dataset(store, digest) as source, open(destination, "xb") as target:
+    size = 0
+    with contextlib.ExitStack() as stack:
+        target = sys.stdout.buffer if to_stdout else stack.enter_context(
+            _created(destination))
+        source = stack.enter_context(open_dataset(store, digest))
         while chunk := source.read(1 << 20):
             hasher.update(chunk)
             target.write(chunk)
+            size += len(chunk)
+        target.flush()
     if hasher.hexdigest() != digest:
-        os.unlink(destination)
+        if not to_stdout:
+            os.unlink(destination)
         where = store.where(dataset_file_key(digest))
         raise CorruptObjectError(
             f"the stored bytes of dataset {digest[:12]} ({where}) hash to "
             f"{hasher.hexdigest()[:12]}: the copy is damaged. Run `fsstore verify`, then "
             "add the original file again with --copy", where, digest)
-    size = os.path.getsize(destination)
     if as_json:
         emit_json({"dataset": digest, "path": os.path.abspath(destination), "bytes": size,
                    "checked": True})
         return
-    click.echo(f"wrote {destination} ({size:,} bytes, BLAKE3 {short(digest)} checked)")
+    click.echo(f"wrote {destination} ({size:,} bytes, BLAKE3 {short(digest)} checked)",
+               err=to_stdout)
+
+
+def _created(destination: str) -> BinaryIO:
+    """``destination`` opened for writing, created here (never an existing file)."""
+    try:
+        return open(destination, "xb")
+    except FileExistsError:
+        raise OutputExistsError(f"{destination} exists; choose a new file name, or remove it "
+                                "first", destination) from None
+    except OSError as error:
+        raise StorageError(f"cannot write {destination}: {error.strerror or error}; check "
+                           "that its folder exists and is writable", destination) from error

@@ -46,6 +46,9 @@ def find(member: str | None, ignore_case: bool, name: str | None, itype: str | N
       fsstore find --member cd8a -i --registry Gene
       fsstore find --name 'GRCh*'
     """
+    if member is not None and not member.strip():
+        raise click.BadParameter("give a member to look for, not an empty string",
+                                 param_hint="--member")
     store = open_store(store_path)
     if rebuild_index:
         rebuild(store)

@@ -79,8 +79,15 @@ def registry_add(source: str, registry_name: str | None, version: str | None,
         if not registry_name or not version:
             raise click.UsageError("give the registry --name and a --version label "
                                    "(or --features for the Feature registry)")
+        columns = _field_columns(fields)
+        by_position = sorted(column for column in columns.values() if column.isdigit())
+        if by_position and not no_header and not as_json:
+            # A headerless table would lose its first record to the header unnoticed.
+            click.echo(f"note: columns given by position ({', '.join(by_position)}) in a table "
+                       "read with a header row; pass --no-header if its first row is a "
+                       "record", err=True)
         outcome = store.register(source, name=registry_name, version=version,
-                                 organism=organism, fields=_field_columns(fields) or None,
+                                 organism=organism, fields=columns or None,
                                  header=not no_header, fmt=fmt, description=description)
     _report_registration(outcome, as_json)
 
@@ -142,7 +149,7 @@ def registry_ls(registry_name: str | None, store_path: str | None, as_json: bool
 @registry.command("show")
 @click.argument("registry_name", metavar="REGISTRY")
 @click.option("--organism", help="Which organism, when several are registered.")
-@click.option("--version", "version", metavar="LABEL",
+@click.option("--version", "--registry-version", "version", metavar="LABEL",
               help="Which version [default: the one registered last].")
 @click.option("--head", "head", default=10, show_default=True, metavar="N",
               help="Records to list (0 for none).")
@@ -254,7 +261,8 @@ def validate(source: str, field: str, column: str | None, from_header: bool, no_
         raise click.exceptions.Exit(EXIT_NOT_VALID)
 
 
-def describe_report(store: Store, report: Any, itype: str, asked: bool = True) -> list[str]:
+def describe_report(store: Store, report: Any, itype: str, asked: bool = True,
+                    organism: str | None = None) -> list[str]:
     """Lines for standard error about what validation changed in ``fsstore add``.
 
     ``asked`` is False when the user turned validation off (nothing to say then). A set
@@ -265,9 +273,14 @@ def describe_report(store: Store, report: Any, itype: str, asked: bool = True) -
         return []
     lines = []
     if report.validated_against is None:
-        if not store.registries().empty:
+        registries = store.registries()
+        if not registries.empty:
             registry_name = itype.rpartition(".")[0]
-            lines.append(f"not validated: this store has no {registry_name} registry")
+            if organism is None:
+                lines.append(f"not validated: this store has no {registry_name} registry")
+            else:
+                lines.append(f"not validated: this store has no {registry_name} registry "
+                             f"for organism {organism!r}")
         return lines
     if report.dropped:
         lines.append(f"dropped {len(report.dropped):,} values not in {itype} of "

@@ -21,6 +21,7 @@ from fsstore.cli.common import (
     store_option,
 )
 from fsstore.cli.registry import describe_report
+from fsstore.errors import FsstoreError
 from fsstore.featureset import FEATURE_ITYPE, FeatureSet
 from fsstore.manifest import manifest_key
 from fsstore.readers import FORMATS, read_column, read_header
@@ -30,12 +31,18 @@ __all__ = ["add", "init", "log_command", "ls", "show"]
 
 
 @click.command()
-@click.argument("path", required=False, default=DEFAULT_FOLDER, metavar="[PATH]")
+@click.argument("path", required=False, metavar="[PATH]")
 @click.option("--shared", is_flag=True,
               help="Make the store group-writable for a team (setgid folders).")
+@click.option("--store", "store_path", metavar="PATH",
+              help="Where to create the store, like PATH (PATH wins when both are given).")
 @json_option
-def init(path: str, shared: bool, as_json: bool) -> None:
-    """Create a store at PATH (default: ./.fsstore), or report the one already there."""
+def init(path: str | None, shared: bool, store_path: str | None, as_json: bool) -> None:
+    """Create a store at PATH (default: ./.fsstore), or report the one already there.
+
+    FSSTORE_DIR is not read here: it names a store to use, and creating one is explicit.
+    """
+    path = path or store_path or DEFAULT_FOLDER
     existed = (open_backend(path).exists(STORE_FILE) if is_url(path)
                else (Path(path) / STORE_FILE).is_file())
     was_shared = existed and shared and bool(Store(path).config.get("shared"))
@@ -132,14 +139,36 @@ def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt
             if read.note:
                 click.echo(read.note, err=True)
             values = read.values
-        feature_set = FeatureSet.from_values(values, field=field, type=set_type, name=name,
-                                             ordered=ordered, strict=strict,
-                                             description=description, store=store,
-                                             organism=organism, version=registry_version,
-                                             standardize=standardize,
-                                             validate=not no_validate)
+        known = None if no_validate or standardize or not strict else _stored_as_given(
+            store, values, field=field, type=set_type, name=name, ordered=ordered,
+            description=description)
+        if known is not None:
+            # Stored before (perhaps before a registry was added): storing it again writes
+            # nothing, so there is nothing for validation to guard.
+            no_validate = True
+            if not as_json:
+                click.echo("note: this set is already stored, so it is not validated again",
+                           err=True)
+        feature_set = known or FeatureSet.from_values(
+            values, field=field, type=set_type, name=name, ordered=ordered, strict=strict,
+            description=description, store=store, organism=organism,
+            version=registry_version, standardize=standardize, validate=not no_validate)
     outcome = store.put(feature_set)
-    _report_add(store, outcome, as_json, validated=not no_validate)
+    _report_add(store, outcome, as_json, validated=not no_validate, organism=organism)
+
+
+def _stored_as_given(store: Store, values: list[Any], **options: Any) -> FeatureSet | None:
+    """The set ``values`` make without validation, if the store holds it already and has
+    a registry it would otherwise be validated against."""
+    registries = store.registries()
+    registry_name = parse_itype(options["field"])[0]
+    if registries.empty or registry_name not in set(registries["registry"]):
+        return None
+    try:
+        plain = FeatureSet.from_values(values, validate=False, **options)
+    except FsstoreError:
+        return None  # invalid as given: validation will say why
+    return plain if store.backend.exists(manifest_key(plain.hash)) else None
 
 
 def _check_add_options(from_header: bool, no_header: bool, column: str | None, field: str,
@@ -155,7 +184,7 @@ def _check_add_options(from_header: bool, no_header: bool, column: str | None, f
 
 
 def _report_add(store: Store, outcome: SaveOutcome, as_json: bool,
-                validated: bool = True) -> None:
+                validated: bool = True, organism: str | None = None) -> None:
     feature_set = outcome.feature_set
     report = feature_set.report
     if as_json:
@@ -172,7 +201,7 @@ def _report_add(store: Store, outcome: SaveOutcome, as_json: bool,
                                  "stripped": list(report.stripped)}
         emit_json(document)
         return
-    for line in describe_report(store, report, feature_set.itype, validated):
+    for line in describe_report(store, report, feature_set.itype, validated, organism):
         click.echo(line, err=True)
     if report is not None and report.missing:
         click.echo(f"dropped {plural(report.missing, 'missing value')} of {report.n_input:,}",

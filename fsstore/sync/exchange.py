@@ -57,6 +57,15 @@ class SyncReport:
     def check(self) -> None:
         """Raise :class:`SyncError` listing the problems, if there were any."""
         problems = self.problems
+        if problems and self.history.collisions:
+            raise SyncError(
+                f"{len(problems)} problem(s) syncing {self.source} to {self.destination}: "
+                "the two stores share a store id, so one was copied as a folder (cp -r, "
+                "rsync) instead of with `fsstore clone`, and what each recorded since cannot "
+                "be told apart. Everything else was copied. Keep one side: clone it into a "
+                "new folder (`fsstore clone ...`), save there again the sets made in the "
+                "other copy, and stop using that copy"
+            )
         if problems:
             raise SyncError(
                 f"{len(problems)} problem(s) syncing {self.source} to {self.destination}, "

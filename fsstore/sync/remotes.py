@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any, Final
@@ -105,7 +106,7 @@ def normalise_location(location: str) -> str:
         except MissingDependencyError:
             log.debug("obstore is missing: the options of %s are not checked", location)
         return location.rstrip("/")
-    return str(Path(location).expanduser().absolute())
+    return os.path.abspath(Path(location).expanduser())
 
 
 def _update(store: Store, change: Any) -> None:
