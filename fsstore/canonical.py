@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Final, cast
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from blake3 import blake3
@@ -35,6 +34,7 @@ from fsstore.errors import (
     InvalidMemberError,
     preview,
 )
+from fsstore.netstrings import EMPTY, concatenated, netstring, netstrings
 
 __all__ = [
     "ENCODING",
@@ -65,9 +65,6 @@ _PADDED: Final = re.compile(f"(?:^|\x00)[{WHITE_SPACE}]|[{WHITE_SPACE}](?:\x00|\
 """White space next to a NUL or an end of the NUL-joined members: a member may be padded."""
 _IDENTIFIER: Final = r"[A-Za-z_][A-Za-z0-9_]*"
 _ITYPE: Final = re.compile(rf"^{_IDENTIFIER}(\.{_IDENTIFIER})+$")
-_COLON: Final = pa.scalar(":", pa.large_string())
-_COMMA: Final = pa.scalar(",", pa.large_string())
-_EMPTY: Final = pa.scalar("", pa.large_string())
 
 Member = tuple[str, str]
 """A member as (name, dtype); dtype is "" where the set's members carry no dtype."""
@@ -140,8 +137,8 @@ def encode(canonical: CanonicalSet) -> bytes:
     header.append(str(len(canonical.members)))
     names = pa.array([name for name, _ in canonical.members], pa.large_string())
     dtypes = pa.array([dtype for _, dtype in canonical.members], pa.large_string())
-    members = pc.binary_join_element_wise(_netstrings(names), _netstrings(dtypes), _EMPTY)
-    return b"".join(_netstring(value) for value in header) + _concatenated(members)
+    members = pc.binary_join_element_wise(netstrings(names), netstrings(dtypes), EMPTY)
+    return b"".join(netstring(value) for value in header) + concatenated(members)
 
 
 def encode_reference(canonical: CanonicalSet) -> bytes:
@@ -150,31 +147,12 @@ def encode_reference(canonical: CanonicalSet) -> bytes:
               str(len(canonical.members))]
     for name, dtype in canonical.members:
         fields += [name, dtype]
-    return b"".join(_netstring(value) for value in fields)
+    return b"".join(netstring(value) for value in fields)
 
 
 def digest(canonical: CanonicalSet) -> str:
     """BLAKE3-256 of the canonical bytes, as 64 lower-case hex characters."""
     return blake3(encode(canonical)).hexdigest()
-
-
-def _netstring(value: str) -> bytes:
-    data = value.encode("utf-8")
-    return b"%d:%s," % (len(data), data)
-
-
-def _netstrings(values: pa.Array) -> pa.Array:
-    lengths = pc.cast(pc.binary_length(values), pa.large_string())
-    return pc.binary_join_element_wise(lengths, _COLON, values, _COMMA, _EMPTY)
-
-
-def _concatenated(values: pa.Array) -> bytes:
-    # The data buffer of a string array holds its values back to back.
-    if len(values) == 0:
-        return b""
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)
-    start, end = int(offsets[values.offset]), int(offsets[values.offset + len(values)])
-    return bytes(values.buffers()[2][start:end].to_pybytes())
 
 
 def _checked_names(names: list[object], *, padded_ok: bool = False) -> list[str]:

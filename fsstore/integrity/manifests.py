@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -21,13 +20,11 @@ from blake3 import blake3
 
 from fsstore.canonical import ENCODING
 from fsstore.manifest import MANIFEST_FORMAT, read_seal, seal_matches
+from fsstore.netstrings import COLON, COMMA, EMPTY, netstring, netstrings, values_buffer
 
 __all__ = ["ManifestDamage", "manifest_digest", "manifest_metadata", "sealed_digest"]
 
 _PARQUET_MAGIC: Final = b"PAR1"
-_COLON: Final = pa.scalar(":", pa.large_string())
-_COMMA: Final = pa.scalar(",", pa.large_string())
-_EMPTY: Final = pa.scalar("", pa.large_string())
 _NO_DTYPE: Final = pa.scalar(",0:,", pa.large_string())
 
 
@@ -67,18 +64,18 @@ def manifest_digest(path_or_bytes: Any) -> tuple[str, str | None]:
     header = [ENCODING, metadata["fsstore.itype"], metadata["fsstore.dtype"],
               "1" if metadata["fsstore.ordered"] == "true" else "0", str(len(table))]
     hasher = blake3()
-    hasher.update(b"".join(_netstring(value) for value in header))
+    hasher.update(b"".join(netstring(value) for value in header))
     if len(table):
         names = names.cast(pa.large_string())
         lengths = pc.cast(pc.binary_length(names), pa.large_string())
         if dtypes.null_count == len(dtypes):
             # No member carries a dtype (every set but Feature sets): one join does it.
-            members = pc.binary_join_element_wise(lengths, _COLON, names, _NO_DTYPE, _EMPTY)
+            members = pc.binary_join_element_wise(lengths, COLON, names, _NO_DTYPE, EMPTY)
         else:
             members = pc.binary_join_element_wise(
-                lengths, _COLON, names, _COMMA,
-                _netstrings(pc.fill_null(dtypes.cast(pa.large_string()), "")), _EMPTY)
-        hasher.update(_values_buffer(members))
+                lengths, COLON, names, COMMA,
+                netstrings(pc.fill_null(dtypes.cast(pa.large_string()), "")), EMPTY)
+        hasher.update(values_buffer(members))
     return str(hasher.hexdigest()), metadata.get("fsstore.hash")
 
 
@@ -127,21 +124,3 @@ def _check_footer(data: bytes) -> None:
                              "footer)")
     if not data.startswith(_PARQUET_MAGIC):
         raise ManifestDamage("corrupt", "does not start as a Parquet file")
-
-
-def _netstring(value: str) -> bytes:
-    data = value.encode("utf-8")
-    return b"%d:%s," % (len(data), data)
-
-
-def _netstrings(values: pa.Array) -> pa.Array:
-    lengths = pc.cast(pc.binary_length(values), pa.large_string())
-    return pc.binary_join_element_wise(lengths, _COLON, values, _COMMA, _EMPTY)
-
-
-def _values_buffer(values: pa.Array) -> memoryview:
-    # A string array keeps its values back to back in one buffer: that is the encoding.
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)
-    start = int(offsets[values.offset])
-    end = int(offsets[values.offset + len(values)])
-    return memoryview(values.buffers()[2])[start:end]

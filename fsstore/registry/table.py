@@ -36,6 +36,7 @@ from blake3 import blake3
 from fsstore.errors import CorruptObjectError, FsstoreError, InvalidInputError, preview
 from fsstore.featureset import Provenance
 from fsstore.names import check_name
+from fsstore.netstrings import EMPTY, concatenated, netstring, netstrings
 
 __all__ = [
     "REGISTRIES_PREFIX",
@@ -61,9 +62,6 @@ _REGISTRY_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0
 # Unicode White_Space characters; a cell made only of these is missing.
 _BLANK: Final = "^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
 _CONTROL: Final = r"[\x{00}-\x{1f}\x{7f}-\x{9f}]"
-_COLON: Final = pa.scalar(":", pa.large_string())
-_COMMA: Final = pa.scalar(",", pa.large_string())
-_EMPTY: Final = pa.scalar("", pa.large_string())
 
 
 @dataclass(frozen=True)
@@ -159,18 +157,18 @@ def encode_registry(table: RegistryTable) -> bytes:
               *table.fields, str(table.n)]
     arrays = [_filled(table.columns.column(field)) for field in table.fields]
     rows = _row_encodings(arrays)
-    return b"".join(_netstring(value) for value in header) + _concatenated(rows)
+    return b"".join(netstring(value) for value in header) + concatenated(rows)
 
 
 def encode_registry_reference(table: RegistryTable) -> bytes:
     """The same bytes as :func:`encode_registry`, written as plainly as the README reads."""
     columns = [["" if cell is None else cell for cell in table.column(field)]
                for field in table.fields]
-    records = sorted({b"".join(_netstring(cell) for cell in record)
+    records = sorted({b"".join(netstring(cell) for cell in record)
                       for record in zip(*columns, strict=True)})
     header = [REGISTRY_ENCODING, table.name, table.organism, str(len(table.fields)),
               *table.fields, str(len(records))]
-    return b"".join(_netstring(value) for value in header) + b"".join(records)
+    return b"".join(netstring(value) for value in header) + b"".join(records)
 
 
 def encode_registry_parquet(table: RegistryTable, provenance: Provenance,
@@ -283,19 +281,14 @@ def _is_missing(item: Any) -> bool:
 def _filled(values: pa.ChunkedArray | pa.Array) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    return pc.fill_null(values.cast(pa.large_string()), _EMPTY)
+    return pc.fill_null(values.cast(pa.large_string()), EMPTY)
 
 
 def _row_encodings(arrays: Sequence[pa.Array]) -> pa.Array:
     """Each record's encoding: the netstrings of its cells, concatenated, as binary."""
-    parts = [_netstrings(pc.fill_null(array, _EMPTY)) for array in arrays]
-    joined = pc.binary_join_element_wise(*parts, _EMPTY)
+    parts = [netstrings(pc.fill_null(array, EMPTY)) for array in arrays]
+    joined = pc.binary_join_element_wise(*parts, EMPTY)
     return joined.cast(pa.large_binary())
-
-
-def _netstrings(values: pa.Array) -> pa.Array:
-    lengths = pc.cast(pc.binary_length(values), pa.large_string())
-    return pc.binary_join_element_wise(lengths, _COLON, values, _COMMA, _EMPTY)
 
 
 def _all_missing_length(k: int) -> int:
@@ -310,19 +303,6 @@ def _first_of_runs(sorted_rows: pa.Array) -> pa.Array:
     differs = pc.not_equal(sorted_rows.slice(1), sorted_rows.slice(0, n - 1))
     keep = np.concatenate([[True], differs.to_numpy(zero_copy_only=False)])
     return pa.array(np.flatnonzero(keep))
-
-
-def _netstring(value: str) -> bytes:
-    data = value.encode("utf-8")
-    return b"%d:%s," % (len(data), data)
-
-
-def _concatenated(values: pa.Array) -> bytes:
-    if len(values) == 0:
-        return b""
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)
-    start, end = int(offsets[values.offset]), int(offsets[values.offset + len(values)])
-    return bytes(values.buffers()[2][start:end].to_pybytes())
 
 
 def _corrupt(where: str, expected: str, problem: str) -> CorruptObjectError:
