@@ -71,6 +71,5 @@ def covering_chain(spans: Iterable[S]) -> list[S]:
 def delete_folder(backend: Backend, folder: str, manifest: str, files: Iterable[str]) -> None:
     """Remove a published folder, its manifest first so that readers stop choosing it."""
     backend.delete(f"{folder}/{manifest}")
-    for file in files:
-        backend.delete(f"{folder}/{file}")
+    backend.delete_many(f"{folder}/{file}" for file in files)
     backend.prune(folder)  # the emptied folder, where folders exist

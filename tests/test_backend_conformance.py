@@ -178,6 +178,16 @@ class BackendContract:
         assert list(backend.list("a")) == []
         assert backend.create("a/b", b"again")
 
+    def test_delete_many_removes_keys_present_and_ignores_missing(self,
+                                                                  backend: Backend) -> None:
+        keys = [f"runs/r/{number:04d}" for number in range(30)]
+        for key in keys:
+            backend.create(key, b"x")
+        backend.create("runs/kept", b"y")
+        backend.delete_many([*keys, "runs/never/was"])
+        backend.delete_many([])
+        assert [entry.key for entry in backend.list("runs")] == ["runs/kept"]
+
     def test_missing_keys_raise_file_not_found(self, backend: Backend) -> None:
         assert not backend.exists("no/such/key")
         with pytest.raises(FileNotFoundError):

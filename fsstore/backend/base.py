@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
@@ -70,6 +70,14 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def delete(self, key: str) -> None:
         """Remove ``key``; no error if it is already gone."""
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        """Remove every key of ``keys``, in no particular order; none need exist.
+
+        The default deletes one key at a time; object stores delete in batches.
+        """
+        for key in keys:
+            self.delete(key)
 
     def lock(self, name: str, timeout: float) -> contextlib.AbstractContextManager[object]:
         """A lock that narrows contention between writers; correctness never depends on it.

@@ -29,7 +29,7 @@ import os
 import random
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
 from urllib.parse import urlsplit
@@ -239,6 +239,22 @@ class ObjectStoreBackend(Backend):
             return
         except _failures() as error:
             raise self._failure(error, key, "delete") from None
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        # S3 and Azure delete up to 1,000 (256) objects a request; the others run requests
+        # side by side. Stores that refuse to delete a missing object (GCS, Azure) fail the
+        # batch with FileNotFoundError: then one at a time, where a missing key is no error.
+        obstore = _obstore()
+        keys = list(keys)
+        if not keys:
+            return
+        try:
+            obstore.delete(self._store, [_check_key(key) for key in keys])
+        except FileNotFoundError:
+            for key in keys:
+                self.delete(key)
+        except _failures() as error:
+            raise self._failure(error, keys[0], "delete") from None
 
     # -- internals ------------------------------------------------------------------------
 

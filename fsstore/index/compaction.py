@@ -47,8 +47,7 @@ def compact(index: Index) -> Run | None:
     layout = index.layout()
     for run in layout.superseded_runs:
         delete_run(index.backend, run)
-    for seq in layout.superseded_commits:
-        index.backend.delete(commit_key(seq))
+    index.backend.delete_many(commit_key(seq) for seq in layout.superseded_commits)
     new_run = None
     covered = max((part.run.last for part in layout.runs), default=0)
     trailing = [commit for commit in layout.commits if commit.seq > covered]

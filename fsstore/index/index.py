@@ -242,6 +242,14 @@ class Index:
         self._journal_cache[spec.name] = (seqs, table)
         return table
 
+    def remember_commit(self, commit: Commit) -> None:
+        """Keep a commit this process created, so that reading it again costs no request.
+
+        Only for a commit created exclusively and not shadowed by a run (see
+        :meth:`shadowed`): its number then holds these events for every reader.
+        """
+        self._commits[commit.seq] = commit
+
     def _commit(self, seq: int) -> Commit:
         cached = self._commits.get(seq)
         if cached is None:
@@ -287,7 +295,7 @@ class Index:
                 created = False
             if created:
                 log.debug("committed %d (%d events)", seq, len(stamped))
-                self._commits[seq] = Commit(seq, tuple(stamped))
+                self.remember_commit(Commit(seq, tuple(stamped)))
                 self._last_commit = max(self._last_commit, seq)
                 if len(view.layout.commits) + 1 >= COMPACT_AFTER:
                     # After the lock: other writers go on committing while this one folds

@@ -39,7 +39,7 @@ from fsstore.errors import FsstoreError, IndexConflictError
 from fsstore.index import COMPACT_AFTER, KINDS, Event, Index, View
 from fsstore.index.events import format_time
 from fsstore.index.index import LOCK_KEY
-from fsstore.index.journal import commit_key, encode_commit
+from fsstore.index.journal import commit_key, decode_commit, encode_commit
 from fsstore.links import dataset_file_key
 from fsstore.manifest import manifest_key
 from fsstore.registry.table import registry_key
@@ -463,12 +463,15 @@ def _append(index: Index, batches: list[list[Event]], result: MergeResult) -> No
             while pending and written < room:
                 seq = view.head + 1 + written
                 stamped = [_stamp(event, seq, pos) for pos, event in enumerate(pending[0])]
-                if not backend.create(commit_key(seq), encode_commit(seq, stamped)):
+                encoded = encode_commit(seq, stamped)
+                if not backend.create(commit_key(seq), encoded):
                     break
                 if index.shadowed(seq):
                     # A compaction folded and freed this number after our view was taken:
                     # readers take the run's commit for it, so this batch goes again.
                     break
+                # The compaction below then folds it without reading it back.
+                index.remember_commit(decode_commit(seq, encoded))
                 result.commits += 1
                 result.events += len(stamped)
                 pending.pop(0)
