@@ -13,7 +13,16 @@ format       slots                     members
                                        ``Gene Expression`` fill a slot named after
                                        the type (``antibody_capture``)
 ``h5ad``     ``var``, ``obs``          ``var_names``; the ``obs`` columns as Features
+``h5mu``     ``obs``, ``MOD:var``,     per modality MOD (``rna``, ``prot``) its
+             ``MOD:obs``               ``var_names`` and ``obs`` columns; ``obs``:
+                                       the columns of the file's shared ``obs``
 ============ ========================= ==========================================
+
+A gene modality's ``var_names`` (modality ``rna``, ``gex``, or any whose names are all
+Ensembl gene ids) are ``Gene`` ids; any other modality's (antibodies of ``prot``, peaks of
+``atac``) are ``Feature.name`` values. MuData files are read with h5py and anndata alone,
+only their ``obs`` and ``var`` tables, so the ``mudata`` package is needed only to link an
+in-memory MuData object.
 
 Derived sets record what the dataset measures, every identifier of it: they are not
 validated against the store's registries (which would drop the ids a registry version
@@ -21,10 +30,10 @@ lacks, or fail where several organisms are registered). Validate a dataset's ide
 with ``fsstore validate``, or link a validated set to a slot explicitly.
 
 An in-memory object is first written to a file (a DataFrame to Parquet, an AnnData to
-``.h5ad``) and that file is the dataset: its bytes give the identity and, with ``copy``,
-are what the store keeps. The same object written by the same library versions gives the
-same bytes; a newer pyarrow or anndata may write different bytes for it, and so give it a
-new identity (see the README).
+``.h5ad``, a MuData to ``.h5mu``) and that file is the dataset: its bytes give the identity
+and, with ``copy``, are what the store keeps. The same object written by the same library
+versions gives the same bytes; a newer pyarrow, anndata or mudata may write different bytes
+for it, and so give it a new identity (see the README).
 """
 
 from __future__ import annotations
@@ -43,7 +52,12 @@ from typing import Any, Final
 import pandas as pd
 from blake3 import blake3
 
-from fsstore.errors import InvalidSlotError, MissingDependencyError, UnsupportedFileError
+from fsstore.errors import (
+    FsstoreError,
+    InvalidSlotError,
+    MissingDependencyError,
+    UnsupportedFileError,
+)
 from fsstore.featureset import FeatureSet
 from fsstore.readers import (
     detect_format,
@@ -67,7 +81,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DATASET_FORMATS: Final = ("csv", "tsv", "parquet", "10x", "h5ad")
+DATASET_FORMATS: Final = ("csv", "tsv", "parquet", "10x", "h5ad", "h5mu")
 """File formats a dataset can be read from."""
 OBJECT_FORMATS: Final = ("dataframe", "anndata")
 """What an in-memory dataset was, recorded as its format."""
@@ -76,6 +90,8 @@ GENE_EXPRESSION: Final = "Gene Expression"
 ENSEMBL_FIELD: Final = "Gene.ensembl_gene_id"
 SYMBOL_FIELD: Final = "Gene.symbol"
 _ENSEMBL: Final = re.compile(r"^ENS[A-Z]*G\d{11}(\.\d+)?$")
+_GENE_MODALITIES: Final = frozenset({"rna", "gex", "gene_expression", "genes", "rna_seq"})
+"""MuData modalities whose ``var_names`` are genes (others are Features), lower case."""
 _SLOT: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")
 
 
@@ -128,14 +144,15 @@ def detect_dataset_format(path: str) -> str:
     A ``.tsv`` file holding 10x feature rows is a ``10x`` list, a ``features.tsv`` with a
     header row is a ``tsv`` table (see :func:`fsstore.readers.sniff_format`).
     """
-    if Path(path).name.lower().endswith(".h5ad"):
-        return "h5ad"
+    suffix = Path(path).suffix.lower()
+    if suffix in (".h5ad", ".h5mu"):
+        return suffix[1:]
     guessed = detect_format(path)
     if guessed in DATASET_FORMATS:
         return sniff_format(path, read_head(path))
     raise UnsupportedFileError(
-        f"cannot tell what kind of dataset {path} is; name it .csv, .tsv, .parquet, .h5ad "
-        "or features.tsv(.gz), or pass the format (--format)"
+        f"cannot tell what kind of dataset {path} is; name it .csv, .tsv, .parquet, .h5ad, "
+        ".h5mu or features.tsv(.gz), or pass the format (--format)"
     )
 
 
@@ -163,6 +180,8 @@ def read_dataset(path: str | os.PathLike[str], *, fmt: str | None = None,
         slots = {"columns": FeatureSet(read_header_features(location, fmt=chosen))}
     elif chosen == "10x":
         slots = _tenx_slots(location, var_field)
+    elif chosen == "h5mu":
+        slots = _mudata_file_slots(location, var_field)
     else:
         slots = _anndata_file_slots(location, var_field)
     log.debug("read dataset %s (%s, %d bytes): slots %s", location, chosen, size,
@@ -189,10 +208,16 @@ def read_object(obj: Any, *, var_field: str | None = None) -> Iterator[DatasetSo
             slots = _anndata_slots(obj, var_field)
             obj.write_h5ad(target)
             kind = "anndata"
+        elif _is_instance_of(obj, "MuData", "mudata"):
+            # Slots come from the file written, as for a .h5mu file linked by path.
+            target = os.path.join(folder, "dataset.h5mu")
+            obj.write_h5mu(target)
+            slots = _mudata_file_slots(target, var_field)
+            kind = "mudata"
         else:
             raise UnsupportedFileError(
                 f"cannot register a {type(obj).__name__} as a dataset; give a file path, a "
-                "pandas DataFrame or an AnnData object"
+                "pandas DataFrame, an AnnData or a MuData object"
             )
         digest, size = file_digest(target)
         yield DatasetSource(digest, size, kind, None, slots, target)
@@ -208,8 +233,8 @@ def anndata_module() -> Any:
         return importlib.import_module("anndata")
     except ImportError:
         raise MissingDependencyError(
-            "reading AnnData (.h5ad) needs the optional anndata package; install it with "
-            "`pip install 'fsstore[anndata]'`"
+            "reading AnnData (.h5ad) or MuData (.h5mu) needs the optional anndata package; "
+            "install it with `pip install 'fsstore[anndata]'`"
         ) from None
 
 
@@ -250,7 +275,12 @@ def _tenx_slots(path: str, var_field: str | None) -> dict[str, FeatureSet]:
 
 
 def _is_anndata(obj: Any) -> bool:
-    return any(klass.__name__ == "AnnData" and klass.__module__.startswith("anndata")
+    return _is_instance_of(obj, "AnnData", "anndata")
+
+
+def _is_instance_of(obj: Any, class_name: str, package: str) -> bool:
+    """Whether ``obj`` is a ``package.class_name``, without importing ``package``."""
+    return any(klass.__name__ == class_name and klass.__module__.startswith(package)
                for klass in type(obj).__mro__)
 
 
@@ -278,3 +308,62 @@ def _anndata_slots(adata: Any, var_field: str | None) -> dict[str, FeatureSet]:
     if len(adata.obs.columns):
         slots["obs"] = FeatureSet.from_df(adata.obs, strict=False, validate=False)
     return slots
+
+
+def _mudata_file_slots(path: str, var_field: str | None) -> dict[str, FeatureSet]:
+    """The slots of a ``.h5mu`` file, from its ``obs`` and ``var`` tables alone."""
+    anndata = anndata_module()
+    import h5py  # installed with anndata
+
+    read_elem = _read_elem(anndata)
+    try:
+        with h5py.File(path, "r") as file:
+            if not isinstance(file.get("mod"), h5py.Group):
+                raise UnsupportedFileError(
+                    f"{path} is not a MuData file: it has no 'mod' group of modalities (an "
+                    "AnnData file is named .h5ad)")
+            slots: dict[str, FeatureSet] = {}
+            if isinstance(file.get("obs"), h5py.Group):
+                slots.update(_obs_slot("obs", read_elem(file["obs"])))
+            for modality in sorted(file["mod"]):
+                group = file["mod"][modality]
+                prefix = _modality_prefix(modality)
+                var_names = [str(name) for name in read_elem(group["var"]).index]
+                if var_names:
+                    field_name = _modality_field(modality, var_names, var_field)
+                    slots[f"{prefix}:var"] = FeatureSet.from_values(
+                        var_names, field=field_name, strict=False, validate=False)
+                slots.update(_obs_slot(f"{prefix}:obs", read_elem(group["obs"])))
+    except FsstoreError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as error:
+        raise UnsupportedFileError(f"cannot read {path} as MuData (.h5mu): {error}") from None
+    return slots
+
+
+def _obs_slot(slot: str, obs: pd.DataFrame) -> dict[str, FeatureSet]:
+    if not len(obs.columns):
+        return {}
+    return {slot: FeatureSet.from_df(obs, strict=False, validate=False)}
+
+
+def _modality_prefix(modality: str) -> str:
+    """A modality's name as the start of slot names (``rna`` for ``rna:var``)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", modality).strip("_") or "mod"
+    return check_slot((cleaned if cleaned[0].isalpha() else f"mod_{cleaned}")[:56])
+
+
+def _modality_field(modality: str, var_names: list[str], var_field: str | None) -> str:
+    if modality.lower() in _GENE_MODALITIES:
+        return var_field or guess_gene_field(var_names)
+    if all(_ENSEMBL.match(name) for name in var_names):
+        return ENSEMBL_FIELD
+    return "Feature.name"
+
+
+def _read_elem(anndata: Any) -> Any:
+    """anndata's reader of one stored element (``anndata.io`` from 0.11 on)."""
+    io = getattr(anndata, "io", None)
+    reader = getattr(io, "read_elem", None)
+    return reader if reader is not None else anndata.experimental.read_elem
+

@@ -18,6 +18,7 @@ from fsstore.cli.common import (
     format_time,
     json_option,
     open_store,
+    plural,
     print_table,
     short,
     store_option,
@@ -57,7 +58,7 @@ def expand_sources(sources: tuple[str, ...]) -> list[str]:
             if not files:
                 raise UnsupportedFileError(
                     f"no dataset files under {source} (fsstore links .csv, .tsv, .parquet, "
-                    ".h5ad and 10x features.tsv files, also compressed)")
+                    ".h5ad, .h5mu and 10x features.tsv files, also compressed)")
             found += files
         elif not os.path.exists(source) and _GLOB_CHARACTERS & set(source):
             matches = sorted(path for path in glob.glob(source, recursive=True)
@@ -107,7 +108,8 @@ def link_command(sources: tuple[str, ...], slots: tuple[str, ...], no_derive: bo
 
     \b
     Each file's identity is the BLAKE3 of its bytes. Its sets are derived by slot:
-    `columns` for CSV/TSV/Parquet, `var` for 10x features.tsv, `var` and `obs` for .h5ad.
+    `columns` for CSV/TSV/Parquet, `var` for 10x features.tsv, `var` and `obs` for .h5ad,
+    `obs` and per modality `rna:var`, `rna:obs` (and so on) for MuData .h5mu.
     Adding a file again records nothing; a changed file is a new dataset.
 
     \b
@@ -330,8 +332,8 @@ def _show_dataset(store: Store, ref: str, slot: str | None, history: bool,
     click.echo("slots:")
     for slot_name, hash_hex in record["slots"].items():
         feature_set = store.get(hash_hex)
-        click.echo(f"  {slot_name:<10} {short(hash_hex)}  {feature_set.n:,} members of "
-                   f"{feature_set.itype}")
+        click.echo(f"  {slot_name:<10} {short(hash_hex)}  {plural(feature_set.n, 'member')} "
+                   f"of {feature_set.itype}")
 
 
 def _show_shared(store: Store, min_datasets: int, as_json: bool) -> None:
