@@ -16,6 +16,9 @@ from fsstore import Store
 from fsstore.errors import UnsupportedFileError
 from tests.conftest import DATA, GRCH38, data_file
 
+# mudata announces a change of its update() defaults whenever a MuData is written.
+pytestmark = pytest.mark.filterwarnings("ignore:From 0.4 .update():FutureWarning")
+
 ANTIBODIES = DATA / "genes" / "panels" / "nfcore_60k_pbmc_cmo_tcr_feature-ref_antibodies.csv"
 CELLS = 4
 
