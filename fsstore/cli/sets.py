@@ -21,7 +21,6 @@ from fsstore.cli.common import (
     store_option,
 )
 from fsstore.cli.registry import describe_report
-from fsstore.errors import FsstoreError
 from fsstore.featureset import FEATURE_ITYPE, FeatureSet
 from fsstore.manifest import manifest_key
 from fsstore.readers import FORMATS, read_column, read_header
@@ -139,36 +138,12 @@ def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt
             if read.note:
                 click.echo(read.note, err=True)
             values = read.values
-        known = None if no_validate or standardize or not strict else _stored_as_given(
-            store, values, field=field, type=set_type, name=name, ordered=ordered,
-            description=description)
-        if known is not None:
-            # Stored before (perhaps before a registry was added): storing it again writes
-            # nothing, so there is nothing for validation to guard.
-            no_validate = True
-            if not as_json:
-                click.echo("note: this set is already stored, so it is not validated again",
-                           err=True)
-        feature_set = known or FeatureSet.from_values(
+        feature_set = FeatureSet.from_values(
             values, field=field, type=set_type, name=name, ordered=ordered, strict=strict,
             description=description, store=store, organism=organism,
             version=registry_version, standardize=standardize, validate=not no_validate)
     outcome = store.put(feature_set)
     _report_add(store, outcome, as_json, validated=not no_validate, organism=organism)
-
-
-def _stored_as_given(store: Store, values: list[Any], **options: Any) -> FeatureSet | None:
-    """The set ``values`` make without validation, if the store holds it already and has
-    a registry it would otherwise be validated against."""
-    registries = store.registries()
-    registry_name = parse_itype(options["field"])[0]
-    if registries.empty or registry_name not in set(registries["registry"]):
-        return None
-    try:
-        plain = FeatureSet.from_values(values, validate=False, **options)
-    except FsstoreError:
-        return None  # invalid as given: validation will say why
-    return plain if store.backend.exists(manifest_key(plain.hash)) else None
 
 
 def _check_add_options(from_header: bool, no_header: bool, column: str | None, field: str,
