@@ -167,6 +167,8 @@ def read_dataset(path: str | os.PathLike[str], *, fmt: str | None = None,
                  var_field: str | None = None) -> DatasetSource:
     """Hash a dataset file and derive its feature sets, one per slot."""
     location = os.path.abspath(Path(path).expanduser())  # without `..`: one path, one file
+    if not os.path.lexists(location):
+        raise UnsupportedFileError(f"{location} does not exist")
     chosen = fmt or detect_dataset_format(location)
     if chosen not in DATASET_FORMATS:
         raise UnsupportedFileError(

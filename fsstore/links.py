@@ -151,9 +151,13 @@ def link(store: Store, source: Any, *, slots: Mapping[str, FeatureSet | str] | N
     else:
         opened = read_object(source, var_field=var_field)
     with opened as read:
+        given = {check_slot(slot): value for slot, value in (slots or {}).items()}
+        # References are resolved before anything is saved: a wrong one records nothing.
+        resolved = {slot: store.resolve(value) for slot, value in given.items()
+                    if not isinstance(value, FeatureSet)}
         derived = _saved(store, read.slots) if derive else {}
-        explicit = _saved(store, {check_slot(slot): value
-                                  for slot, value in (slots or {}).items()})
+        explicit = resolved | _saved(store, {slot: value for slot, value in given.items()
+                                             if isinstance(value, FeatureSet)})
         stored = _store_bytes(store, read) if copy else False
         stored = stored or store.backend.exists(dataset_file_key(read.digest))
         changes: list[SlotChange] = []
@@ -236,14 +240,8 @@ def _signature(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     return status.st_size, status.st_mtime_ns
 
 
-def _saved(store: Store, sets: Mapping[str, FeatureSet | str]) -> dict[str, str]:
-    hashes = {}
-    for slot, value in sets.items():
-        if isinstance(value, FeatureSet):
-            hashes[slot] = store.put(value).feature_set.hash
-        else:
-            hashes[slot] = store.resolve(value)
-    return hashes
+def _saved(store: Store, sets: Mapping[str, FeatureSet]) -> dict[str, str]:
+    return {slot: store.put(value).feature_set.hash for slot, value in sets.items()}
 
 
 def _store_bytes(store: Store, read: DatasetSource) -> bool:

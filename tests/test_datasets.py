@@ -221,9 +221,19 @@ def test_bad_slot_names_are_refused(store: Store, tmp_path: Path, slot: str,
     assert store.datasets().empty
 
 
+def test_a_slot_naming_no_stored_set_records_nothing(store: Store, tmp_path: Path) -> None:
+    path = table(tmp_path, "t.csv", "a,b\n1,2\n")
+    with pytest.raises(ReferenceNotFoundError, match="nope"):
+        store.link(path, slots={"columns": "nope"})
+    assert store.datasets().empty
+    assert store.sets().empty  # the derived columns set is not saved either
+
+
 def test_unreadable_inputs_give_clear_errors(store: Store, tmp_path: Path) -> None:
     with pytest.raises(UnsupportedFileError, match="does not exist"):
         store.link(tmp_path / "missing.csv")
+    with pytest.raises(UnsupportedFileError, match="does not exist"):
+        store.link(tmp_path / "no-extension")
     with pytest.raises(UnsupportedFileError, match="cannot tell what kind of dataset"):
         store.link(table(tmp_path, "notes.txt", "hello\n"))
     with pytest.raises(UnsupportedFileError, match="cannot register a list"):
