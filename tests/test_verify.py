@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,6 +136,37 @@ def test_any_single_bit_flip_in_a_manifest_is_caught(tmp_path_factory, position:
     with pytest.raises(CorruptObjectError):
         store.get("fifty")
     assert not verify(store).ok
+
+
+def test_a_set_saved_while_verify_runs_is_not_reported_missing(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.save(FeatureSet(["a"], name="first"))
+    read = store.index.read
+
+    def read_after_a_save(*args: object, **kwargs: object) -> object:
+        # A writer saves between verify's listing of the objects and its reading of the
+        # index: the new event refers to a manifest the listing did not see.
+        monkeypatch.setattr(store.index, "read", read)
+        store.save(FeatureSet(["b"], name="second"))
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(store.index, "read", read_after_a_save)
+    report = verify(store)
+    assert report.ok, report.errors
+    assert verify(store).objects == 2
+
+
+def test_verify_alongside_a_writer_process_finds_no_problems(store: Store) -> None:
+    writer = subprocess.Popen([sys.executable, str(Path(__file__).with_name("worker.py")),
+                               str(store.root), "w", "150"], stdout=subprocess.PIPE, text=True)
+    try:
+        while writer.poll() is None:
+            report = verify(store)
+            assert report.ok, report.errors
+    finally:
+        writer.wait(timeout=300)
+    assert writer.returncode == 0
+    assert verify(store).ok
 
 
 def test_misplaced_foreign_missing_and_stale_temporary_files_are_found(store: Store) -> None:
