@@ -44,7 +44,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -158,7 +158,7 @@ def detect_dataset_format(path: str) -> str:
 
 def guess_gene_field(values: list[str]) -> str:
     """``Gene.ensembl_gene_id`` when every value is an Ensembl gene id, else ``Gene.symbol``."""
-    if values and all(_ENSEMBL.match(value) for value in values):
+    if values and all(_ENSEMBL.match(value.strip()) for value in values):
         return ENSEMBL_FIELD
     return SYMBOL_FIELD
 
@@ -208,12 +208,12 @@ def read_object(obj: Any, *, var_field: str | None = None) -> Iterator[DatasetSo
         elif _is_anndata(obj):
             target = os.path.join(folder, "dataset.h5ad")
             slots = _anndata_slots(obj, var_field)
-            obj.write_h5ad(target)
+            _write_object(obj.write_h5ad, target, "AnnData")
             kind = "anndata"
         elif _is_instance_of(obj, "MuData", "mudata"):
             # Slots come from the file written, as for a .h5mu file linked by path.
             target = os.path.join(folder, "dataset.h5mu")
-            obj.write_h5mu(target)
+            _write_object(obj.write_h5mu, target, "MuData")
             slots = _mudata_file_slots(target, var_field)
             kind = "mudata"
         else:
@@ -227,6 +227,20 @@ def read_object(obj: Any, *, var_field: str | None = None) -> Iterator[DatasetSo
         for name in os.listdir(folder):
             os.unlink(os.path.join(folder, name))
         os.rmdir(folder)
+
+
+def _write_object(write: Callable[[str], object], target: str, kind: str) -> None:
+    """Write an in-memory object with its package's writer; its refusals become ours."""
+    try:
+        write(target)
+    except MemoryError:
+        raise
+    except Exception as error:  # noqa: BLE001  # anndata raises many types, IORegistryError...
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise UnsupportedFileError(
+            f"cannot write this {kind} object to a file to register it: "
+            f"{type(error).__name__}: {first_line}; convert the columns it cannot write "
+            "(for example datetime obs columns to strings) and link it again") from None
 
 
 def anndata_module() -> Any:
@@ -288,6 +302,18 @@ def _is_instance_of(obj: Any, class_name: str, package: str) -> bool:
 
 def _anndata_file_slots(path: str, var_field: str | None) -> dict[str, FeatureSet]:
     anndata = anndata_module()
+    import h5py  # installed with anndata
+
+    try:
+        with h5py.File(path, "r") as file:
+            absent = [name for name in ("obs", "var") if not isinstance(file.get(name),
+                                                                         h5py.Group)]
+    except OSError as error:
+        raise UnsupportedFileError(f"cannot read {path} as AnnData (.h5ad): {error}") from None
+    if absent:
+        raise UnsupportedFileError(
+            f"{path} is not an AnnData file: it has no {' and no '.join(absent)} table; "
+            "write it with anndata's write_h5ad")
     try:
         # Backed mode reads obs and var and leaves the matrices on disk.
         adata = anndata.read_h5ad(path, backed="r")
@@ -358,7 +384,7 @@ def _modality_prefix(modality: str) -> str:
 def _modality_field(modality: str, var_names: list[str], var_field: str | None) -> str:
     if modality.lower() in _GENE_MODALITIES:
         return var_field or guess_gene_field(var_names)
-    if all(_ENSEMBL.match(name) for name in var_names):
+    if all(_ENSEMBL.match(name.strip()) for name in var_names):
         return ENSEMBL_FIELD
     return "Feature.name"
 

@@ -81,7 +81,15 @@ class InputReport:
                     or self.standardized or self.stripped)
 
     def summary(self) -> str:
-        parts = [f"{self.n_input:,} values read"]
+        """One line: what was read, changed and dropped, and what it was validated against."""
+        parts = [f"{self.n_input:,} values read", *self.changes()]
+        parts.append(f"validated against {self.validated_against}" if self.validated_against
+                     else "not validated against a registry")
+        return "; ".join(parts)
+
+    def changes(self) -> list[str]:
+        """What was dropped, merged or replaced, one phrase each (empty when clean)."""
+        parts = []
         if self.missing:
             parts.append(f"{self.missing:,} missing dropped")
         if self.stripped:
@@ -97,9 +105,7 @@ class InputReport:
         if self.multiple:
             parts.append(f"{len(self.multiple):,} match several records "
                          f"({preview(self.multiple)})")
-        parts.append(f"validated against {self.validated_against}" if self.validated_against
-                     else "not validated against a registry")
-        return "; ".join(parts)
+        return parts
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,9 @@ class LinkOutcome:
     stored: bool
     """The store holds the dataset's bytes (``objects/files``)."""
     slots: tuple[SlotChange, ...]
+    notes: tuple[str, ...] = ()
+    """What deriving sets from the dataset dropped or merged, one line per slot, or that
+    it derived none."""
 
     @property
     def uid(self) -> str:
@@ -178,7 +181,21 @@ def link(store: Store, source: Any, *, slots: Mapping[str, FeatureSet | str] | N
     log.info("dataset %s: %s", read.digest[:12],
              ", ".join(f"{c.slot} {c.action}" for c in changes) or "no slots")
     return LinkOutcome(read.digest, read.size, read.format, read.path, not known[0],
-                       bool(recorded), stored, tuple(changes))
+                       bool(recorded), stored, tuple(changes),
+                       _derivation_notes(read.slots) if derive else ())
+
+
+def _derivation_notes(slots: Mapping[str, FeatureSet]) -> tuple[str, ...]:
+    """What turning the dataset's names into members changed, or that it gave no set."""
+    if not slots:
+        return ("no feature set could be derived: the dataset has no columns, var names or "
+                "obs columns",)
+    notes = []
+    for slot, feature_set in sorted(slots.items()):
+        changes = feature_set.report.changes() if feature_set.report else []
+        if changes:
+            notes.append(f"{slot}: {'; '.join(changes)}")
+    return tuple(notes)
 
 
 def _link_events(view: View, read: DatasetSource, dataset_name: str | None, stored: bool,

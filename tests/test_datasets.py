@@ -320,6 +320,42 @@ def test_anndata_file_and_object_fill_var_and_obs(store: Store, tmp_path: Path) 
         assert handle.read() == path.read_bytes()
 
 
+def test_derived_var_sets_say_what_they_stripped_and_merged(store: Store,
+                                                            tmp_path: Path) -> None:
+    anndata = pytest.importorskip("anndata", reason="the anndata extra is not installed")
+    names = [" ENSG00000153563", "ENSG00000010610 ", "ENSG00000010610"]
+    adata = anndata.AnnData(np.zeros((1, 3), dtype=np.float32),
+                            var=pd.DataFrame(index=names))
+    outcome = store.link(adata)
+    var = store.slot(outcome.dataset, "var")
+    # the white space is not taken for a symbol: the ids are still Ensembl ids
+    assert var.itype == "Gene.ensembl_gene_id"
+    assert set(var.member_names) == {"ENSG00000153563", "ENSG00000010610"}
+    (note,) = outcome.notes
+    assert note.startswith("var: 2 stripped of surrounding white space")
+    assert "1 repeated ('ENSG00000010610')" in note
+
+
+def test_anndata_that_cannot_be_written_or_has_no_var_gives_a_clear_error(
+        store: Store, tmp_path: Path) -> None:
+    anndata = pytest.importorskip("anndata", reason="the anndata extra is not installed")
+    import h5py
+
+    dated = anndata.AnnData(np.zeros((2, 1), dtype=np.float32),
+                            obs=pd.DataFrame({"day": pd.to_datetime(["2020-01-01",
+                                                                     "2021-01-01"])},
+                                             index=["a", "b"]))
+    with pytest.raises(UnsupportedFileError, match="cannot write this AnnData object"):
+        store.link(dated)
+    path = tmp_path / "broken.h5ad"
+    with h5py.File(path, "w") as file:
+        file.create_group("obs")
+    with pytest.raises(UnsupportedFileError, match="not an AnnData file: it has no var"):
+        store.link(path)
+    assert store.datasets().empty
+    assert store.sets().empty
+
+
 def test_anndata_without_the_extra_says_how_to_install_it(store: Store, tmp_path: Path,
                                                           monkeypatch) -> None:
     path = tmp_path / "cells.h5ad"

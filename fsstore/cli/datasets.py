@@ -183,6 +183,7 @@ def _outcome_document(outcome: LinkOutcome) -> dict[str, Any]:
     return {"dataset": outcome.dataset, "uid": outcome.uid, "path": outcome.path,
             "format": outcome.format, "size": outcome.size, "new": outcome.new,
             "recorded": outcome.recorded, "stored": outcome.stored,
+            "notes": list(outcome.notes),
             "slots": [{"slot": change.slot, "hash": change.hash, "action": change.action,
                        "previous": change.previous, "holds": _held(change)}
                       for change in outcome.slots]}
@@ -212,6 +213,8 @@ def _report_one(outcome: LinkOutcome, as_json: bool) -> None:
         else:
             note = ""
         click.echo(f"  {change.slot:<10} {short(_held(change))} {change.action}{note}")
+    for note in outcome.notes:
+        click.echo(f"note: {note}", err=True)
 
 
 def _report_many(outcomes: list[LinkOutcome],
@@ -224,6 +227,9 @@ def _report_many(outcomes: list[LinkOutcome],
     click.echo(f"{len(outcomes)} datasets: {new} new, {recorded} with changes recorded, "
                f"{len(outcomes) - recorded} unchanged; {linked} slots linked to "
                f"{len(sets)} distinct sets")
+    for outcome in outcomes:
+        for note in outcome.notes:
+            click.echo(f"note: {outcome.path}: {note}", err=True)
     for path, error in failures:
         click.echo(f"failed: {path}: {error}", err=True)
 
