@@ -6,8 +6,9 @@ import dataclasses
 import logging
 import math
 import os
+import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -153,6 +154,9 @@ class FeatureSet:
         description: str | None = None,
     ) -> None:
         pairs = [_as_pair(feature) for feature in _as_list(features, "features")]
+        if type is not None and parse_itype(itype)[0] == "Feature":
+            # As in from_values: the type of features given by name alone.
+            pairs, type = _typed_features(pairs, normalize_dtype(type)), None
         self._build(pairs, type, name, itype, ordered, description)
 
     def _build(self, pairs: list[tuple[Any, Any]], type: Any, name: str | None,
@@ -448,6 +452,19 @@ class FeatureSet:
     def __len__(self) -> int:
         return self.n
 
+    def __iter__(self) -> Iterator[str]:
+        """The member names, in canonical order (the given order for ordered sets)."""
+        return iter(self.member_names)
+
+    def __contains__(self, name: object) -> bool:
+        """Whether a member has this name (compared in Unicode NFC, as stored)."""
+        if not isinstance(name, str):
+            return False
+        names = self.__dict__.get("_member_name_set")
+        if names is None:  # built on first use: sets are immutable, so it stays true
+            names = self.__dict__["_member_name_set"] = frozenset(self.member_names)
+        return unicodedata.normalize("NFC", name) in names
+
     def __repr__(self) -> str:
         parts = [f"uid={self.uid!r}", f"name={self.name!r}", f"n={self.n}",
                  f"itype={self.itype!r}"]
@@ -485,6 +502,16 @@ def _checked_text(values: list[Any]) -> list[str]:
             not_text,
         )
     return [nfc(value) for value in values]
+
+
+def _typed_features(pairs: list[tuple[Any, Any]], dtype: str) -> list[tuple[Any, Any]]:
+    """Features without a dtype take ``dtype``; one with another dtype is an error."""
+    differing = [str(name) for name, own in pairs if own and normalize_dtype(own) != dtype]
+    if differing:
+        raise InvalidDtypeError(
+            f"type={dtype!r} is the dtype of features given without one, but "
+            f"{preview(differing)} carry another; drop type= or give every Feature its own")
+    return [(name, own or dtype) for name, own in pairs]
 
 
 def _as_pair(feature: Feature | tuple[str, str | None] | str) -> tuple[str, str]:

@@ -32,6 +32,7 @@ from fsstore.dataset import DatasetSource, check_slot, file_digest, read_dataset
 from fsstore.errors import (
     DatasetNotFoundError,
     FileChangedError,
+    InvalidInputError,
     ReferenceNotFoundError,
 )
 from fsstore.featureset import FeatureSet
@@ -350,8 +351,11 @@ def resolve_dataset(store: Store, ref: str) -> str:
 
 
 def _resolve(view: View, ref: str) -> str:
-    if not isinstance(ref, str) or not ref:
-        raise DatasetNotFoundError("an empty reference names no dataset", str(ref))
+    if not isinstance(ref, str):
+        raise InvalidInputError(f"a dataset reference is a name, a path or a digest prefix "
+                                f"(a str), not {type(ref).__name__} {ref!r}")
+    if not ref:
+        raise DatasetNotFoundError("an empty reference names no dataset", ref)
     named = view.find("dataset", "name", nfc(ref))  # names are stored in NFC
     if named.num_rows:
         return str(named["dataset"][-1].as_py())

@@ -17,6 +17,7 @@ from fsstore.canonical import CanonicalSet, nfc
 from fsstore.errors import (
     CorruptObjectError,
     FsstoreError,
+    InvalidInputError,
     ReferenceNotFoundError,
     StoreNotFoundError,
 )
@@ -93,6 +94,7 @@ class Store:
 
     def __init__(self, location: str | os.PathLike[str] | Backend, *,
                  lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        _check_location(location)
         backend = location if isinstance(location, Backend) else backend_at(location)
         self.config = read_config(backend)
         if isinstance(backend, LocalBackend) and self.config.get("shared"):
@@ -108,6 +110,7 @@ class Store:
     def init(cls, location: str | os.PathLike[str] | Backend = DEFAULT_FOLDER, *,
              shared: bool = False) -> Store:
         """Create a store at ``location`` (or open the one already there)."""
+        _check_location(location)
         if isinstance(location, Backend):
             backend = location
         else:
@@ -216,8 +219,11 @@ class Store:
 
     def resolve(self, ref: str) -> str:
         """The full hash for a name, a full hash, or a unique hash prefix of 6+ characters."""
-        if not isinstance(ref, str) or not ref:
-            raise ReferenceNotFoundError("an empty reference names no set", str(ref))
+        if not isinstance(ref, str):
+            raise InvalidInputError(f"a set reference is a name or a hash prefix (a str), not "
+                                    f"{type(ref).__name__} {ref!r}")
+        if not ref:
+            raise ReferenceNotFoundError("an empty reference names no set", ref)
         return self.index.read(lambda view: resolve_set(view, self.backend, ref))
 
     def sets(self) -> pd.DataFrame:
@@ -379,3 +385,10 @@ def default_store(**options: Any) -> Store:
 
 def _utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
+
+
+def _check_location(location: object) -> None:
+    if not isinstance(location, str | os.PathLike | Backend):
+        raise InvalidInputError(
+            f"a store location is a folder path or a URL such as s3://bucket/prefix (a str or "
+            f"a path), not {type(location).__name__} {location!r}")

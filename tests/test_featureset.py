@@ -173,9 +173,32 @@ def test_unknown_dtypes_are_rejected(dtype: object) -> None:
         Feature("x", dtype)  # type: ignore[arg-type]  # a wrong type on purpose
 
 
-def test_sets_of_features_have_no_set_level_type() -> None:
-    with pytest.raises(InvalidDtypeError, match="no set-level type"):
+def test_type_gives_features_named_alone_their_dtype_as_from_values_does() -> None:
+    built = FeatureSet(["a", "b"], type=float)
+    assert built == FeatureSet.from_values(["b", "a"], type="float")
+    assert built.type is None
+    assert FeatureSet([Feature("a", "float"), "b"], type="float") == built
+    with pytest.raises(InvalidDtypeError, match="carry another"):
         FeatureSet([Feature("a", "int")], type="float")
+
+
+def test_a_set_iterates_over_its_member_names_and_tests_membership() -> None:
+    genes = FeatureSet.from_values(["CD8A", "CD4"], field="Gene.symbol")
+    assert list(genes) == ["CD4", "CD8A"]
+    assert "CD8A" in genes
+    assert "Cd8a" not in genes
+    assert 3 not in genes
+    assert "e\u0301" in FeatureSet(["\u00e9"])  # compared in NFC, as stored
+
+
+def test_store_locations_and_references_of_the_wrong_type_are_input_errors(
+        tmp_path) -> None:
+    for location in (None, 123):
+        with pytest.raises(InvalidInputError, match="a store location is a folder path"):
+            Store(location)  # type: ignore[arg-type]  # the wrong type on purpose
+    store = Store.init(tmp_path / "s")
+    with pytest.raises(InvalidInputError, match="not int 5"):
+        store.get(5)  # type: ignore[arg-type]  # the wrong type on purpose
 
 
 def test_members_of_other_registries_carry_no_dtype() -> None:
