@@ -119,3 +119,24 @@ def test_export_serves_a_copied_dataset_back(cli, tmp_path: Path) -> None:
     assert err.startswith("error: ")
     assert "exists" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_damaged_copy_is_refused_and_the_advice_given_restores_it(cli, tmp_path: Path
+                                                                    ) -> None:
+    source = tmp_path / "t.csv"
+    source.write_text("a,b\n1,2\n")
+    linked = cli_json(cli, "link", str(source), "--copy")
+    stored = Path(cli_json(cli, "datasets", linked["dataset"])["object"])
+    stored.chmod(0o644)
+    stored.write_text("a,b\n1,3\n")
+    status, _, err = cli("export", linked["dataset"][:8], str(tmp_path / "back.csv"))
+    assert status != 0
+    assert "fsstore verify --repair" in err
+    assert not (tmp_path / "back.csv").exists()
+    status, out, err = cli("verify", "--repair")
+    assert status != 0, out  # damage was found (and moved away)
+    status, _, err = cli("link", str(source), "--copy")
+    assert status == 0, err
+    status, _, err = cli("export", linked["dataset"][:8], str(tmp_path / "back.csv"))
+    assert status == 0, err
+    assert (tmp_path / "back.csv").read_bytes() == source.read_bytes()

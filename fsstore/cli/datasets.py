@@ -410,8 +410,9 @@ def export(ref: str, destination: str, store_path: str | None, as_json: bool) ->
         where = store.where(dataset_file_key(digest))
         raise CorruptObjectError(
             f"the stored bytes of dataset {digest[:12]} ({where}) hash to "
-            f"{hasher.hexdigest()[:12]}: the copy is damaged. Run `fsstore verify`, then "
-            "add the original file again with --copy", where, digest)
+            f"{hasher.hexdigest()[:12]}: the copy is damaged. Run `fsstore verify --repair` "
+            "(it moves the damaged copy to quarantine), then `fsstore link ORIGINAL --copy` "
+            "to store the original file's bytes again", where, digest)
     if as_json:
         emit_json({"dataset": digest, "path": os.path.abspath(destination), "bytes": size,
                    "checked": True})
