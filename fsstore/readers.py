@@ -27,6 +27,7 @@ values; blank lines before the end are missing values.
 from __future__ import annotations
 
 import bz2
+import codecs
 import csv
 import gzip
 import io
@@ -35,6 +36,7 @@ import lzma
 import re
 import sys
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -90,6 +92,7 @@ _SYMBOL_FIELD: Final = "symbol"
 _SHOWN: Final = 8
 _SNIFF_BYTES: Final = 1 << 16
 _SNIFF_LINES: Final = 200
+_SEPARATORS: Final = {",": "comma", "\t": "tab", ";": "semicolon"}
 
 
 @dataclass(frozen=True)
@@ -299,11 +302,11 @@ def read_header(path: str, *, fmt: str | None = None, dtypes: bool = True) -> He
     if not dtypes:
         return Header([Feature(name) for name in names])
     try:
-        # index_col=False: a trailing separator is an empty extra field (checked above),
-        # never a sign that the first column is a row index.
-        frame = pd.read_csv(io.StringIO(text), sep=separator, header=None, skiprows=1,
-                            names=names, keep_default_na=False, na_values=["", *MISSING],
-                            skipinitialspace=True, index_col=False)
+        # pandas reads the rows as parsed and checked above (trailing empty fields dropped,
+        # every row as wide as the header), written out again: it only infers the dtypes.
+        frame = pd.read_csv(io.StringIO(_as_text(rows[1:], separator, len(names))),
+                            sep=separator, header=None, names=names, keep_default_na=False,
+                            na_values=["", *MISSING], skipinitialspace=True, index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
         raise UnsupportedFileError(f"cannot read {path} as {fmt}: {_first_line(error)}") from None
     if frame.empty:
@@ -312,15 +315,17 @@ def read_header(path: str, *, fmt: str | None = None, dtypes: bool = True) -> He
             "be told; add rows, or store the column names alone as members of another "
             "field (for example --header --field Column.name)"
         )
-    features = [Feature(name, dtype_of_series(frame.iloc[:, position], name))
-                for position, name in enumerate(names)]
+    # Names are unique (checked above), so columns are taken by name, one pass.
+    features = [Feature(str(name), dtype_of_series(column, str(name)))
+                for name, column in frame.items()]
     # A column without a single value has no dtype of its own; pandas reads it as float.
     # Refusing it would make real tables unlinkable (carData's MplsStops has an empty
     # citationIssued column), so its dtype is recorded as read, and said out loud.
     # Shortcoming: the same table with values in that column records another dtype, and
     # so another hash.
-    empty = tuple(feature.name for position, feature in enumerate(features)
-                  if len(frame) and frame.iloc[:, position].isna().all())
+    without_values = frame.isna().all().to_numpy()
+    empty = tuple(feature.name for feature, none in zip(features, without_values, strict=True)
+                  if none)
     return Header(features, empty)
 
 
@@ -440,7 +445,47 @@ def _parsed_rows(text: str, path: str, fmt: str, header: bool) -> list[list[str]
             f"line {reader.line_num} of {path} is not valid {fmt} ({error}); check the "
             "quotes from that line on: a cell that starts with a quote must end with one"
         ) from None
-    return _without_trailing_blanks(rows)
+    rows = _without_trailing_blanks(rows)
+    if header and rows:
+        _check_separator(rows[0], separator, path, fmt)
+        rows = _without_trailing_unnamed(rows)
+    return rows
+
+
+def _as_text(rows: list[list[str]], separator: str, width: int) -> str:
+    """Rows as csv or tsv text, each cut or padded to ``width`` fields."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=separator, lineterminator="\n")
+    for row in rows:
+        writer.writerow(row[:width] + [""] * (width - len(row)))
+    return out.getvalue()
+
+
+def _check_separator(header: list[str], separator: str, path: str, fmt: str) -> None:
+    """Refuse a header row that is one field holding another table separator: the file
+    is not separated the way its name (or --format) says."""
+    if len(header) != 1:
+        return
+    found = [other for other in _SEPARATORS if other != separator and other in header[0]]
+    if found:
+        named = _SEPARATORS[found[0]]
+        fix = {",": "pass --format csv", "\t": "pass --format tsv"}.get(
+            found[0], "convert it to comma- or tab-separated text first")
+        raise UnsupportedFileError(
+            f"{path} is read as {fmt} ({_SEPARATORS[separator]}-separated), but its header row "
+            f"has no {_SEPARATORS[separator]} and holds {named}s: {_short(header[0])!r}. If "
+            f"it is {named}-separated, {fix}")
+
+
+def _without_trailing_unnamed(rows: list[list[str]]) -> list[list[str]]:
+    """Drop columns at the end that have no name and no value (trailing separators)."""
+    width = len(rows[0])
+    while width > 1 and not strip_white_space(rows[0][width - 1]) and not any(
+            width - 1 < len(row) and strip_white_space(row[width - 1]) for row in rows[1:]):
+        width -= 1
+    if width == len(rows[0]):
+        return rows
+    return [row[:width] for row in rows]
 
 
 def _checked_header(row: list[str], path: str, *, every_name: str | None) -> list[str]:
@@ -459,7 +504,7 @@ def _checked_header(row: list[str], path: str, *, every_name: str | None) -> lis
             f"{'have' if len(unnamed) > 1 else 'has'} no name in the header row (often a "
             f"saved row index); {every_name}, so name it or drop it"
         )
-    repeated = sorted({name for name in names if name and names.count(name) > 1})
+    repeated = sorted(name for name, count in Counter(names).items() if name and count > 1)
     if repeated:
         raise DuplicateColumnError(
             f"{path} has duplicate column names: {', '.join(map(repr, repeated))}; "
@@ -692,6 +737,14 @@ def _decompressed(data: bytes, path: str) -> bytes:
 
 
 def _decode(data: bytes, path: str, *, partial: bool = False) -> str:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # Spreadsheet programs save "Unicode text" as UTF-16 with a byte-order mark.
+        try:
+            return data.decode("utf-16", errors="ignore" if partial else "strict")
+        except UnicodeDecodeError:
+            raise UnsupportedFileError(
+                f"{path} starts like UTF-16 text but does not decode as UTF-16; save it as "
+                "UTF-8") from None
     if b"\x00" in data[:8192]:
         raise UnsupportedFileError(
             f"{path} looks like a binary file, not text; fsstore reads csv, tsv, Parquet, "

@@ -329,6 +329,54 @@ def test_short_rows_have_missing_cells_and_a_trailing_separator_is_no_column(
         ("a", "int"), ("b", "str")]
 
 
+@pytest.mark.parametrize("text", ["a,b,\n1,x,\n2,y,\n", "a,b,,\n1,x,,,\n2,y\n",
+                                  "a,b\n1,x,,\n2,y,\n"])
+def test_trailing_separators_on_the_header_or_the_rows_are_no_column(tmp_path: Path,
+                                                                     text: str) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text(text)
+    assert [(f.name, f.dtype) for f in read_header_features(str(table))] == [
+        ("a", "int"), ("b", "str")]
+    assert read_values(str(table), column="b") == ["x", "y"]
+
+
+def test_an_unnamed_column_with_values_is_still_refused(tmp_path: Path) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,\n1,x,3\n")
+    with pytest.raises(UnsupportedFileError, match=r"column 2 .* has no name"):
+        read_header_features(str(table))
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("x.tsv", "a,b,c\n1,2,3\n", r"read as tsv \(tab-separated\).*holds commas.*--format csv"),
+    ("y.csv", "a;b;c\n1;2;3\n", r"holds semicolons.*convert it"),
+    ("z.csv", "a\tb\n1\t2\n", r"holds tabs.*--format tsv"),
+])
+def test_a_table_separated_otherwise_than_its_name_says_is_refused(
+        tmp_path: Path, name: str, text: str, message: str) -> None:
+    table = tmp_path / name
+    table.write_text(text)
+    with pytest.raises(UnsupportedFileError, match=message):
+        read_header_features(str(table))
+    with pytest.raises(UnsupportedFileError, match=message):
+        read_values(str(table))
+
+
+def test_utf16_text_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    table = tmp_path / "w.csv"
+    table.write_bytes("gene,count\nCD8A,1\nCD4,2\n".encode("utf-16"))
+    assert read_values(str(table), column="gene") == ["CD8A", "CD4"]
+    assert [(f.name, f.dtype) for f in read_header_features(str(table))] == [
+        ("gene", "str"), ("count", "int")]
+
+
+def test_a_header_of_many_columns_reads_every_name(tmp_path: Path) -> None:
+    table = tmp_path / "wide.csv"
+    names = [f"g{number}" for number in range(20_000)]
+    table.write_text(",".join(names) + "\n" + ",".join("1" for _ in names) + "\n")
+    assert [f.name for f in read_header_features(str(table))] == names
+
+
 def test_every_real_table_and_list_reads_or_is_refused_as_documented() -> None:
     files = sorted(path for path in data_file(DATA).rglob("*")
                    if path.is_file() and path.suffix in (".csv", ".tsv", ".txt", ".gz"))
