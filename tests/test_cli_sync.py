@@ -46,7 +46,13 @@ def test_remotes_are_added_listed_and_removed(tmp_path: Path, fsstore: Invoke) -
     status, out, _ = fsstore("remote", "--json", store=store)
     assert json.loads(out) == [{"name": "backup", "url": str(tmp_path / "backup")}]
     assert fsstore("remote", "add", "backup", "/elsewhere", store=store)[0] == 4
-    assert fsstore("remote", "remove", "backup", store=store)[0] == 0
+    status, out, _ = fsstore("remote", "remove", "backup", "--json", store=store)
+    assert status == 0
+    assert json.loads(out) == {"name": "backup", "url": str(tmp_path / "backup"),
+                               "removed": True}
+    status, _, err = fsstore("remote", "remove", "backup", store=store)
+    assert status == 3
+    assert err.strip() == "error: no remote named 'backup'; there are none"
     status, out, _ = fsstore("remote", "list", store=store)
     assert out.strip() == "no remotes; add one with `fsstore remote add NAME URL`"
     status, _, err = fsstore("push", "backup", store=store)

@@ -109,10 +109,15 @@ def remote_add(name: str, url: str, store_path: str | None, as_json: bool) -> No
 @remote.command("remove")
 @click.argument("name")
 @store_option
-def remote_remove(name: str, store_path: str | None) -> None:
+@json_option
+def remote_remove(name: str, store_path: str | None, as_json: bool) -> None:
     """Forget the remote NAME (the store it names is not touched)."""
     store = open_store(store_path)
+    url = remotes(store).get(name)
     remove_remote(store, name)
+    if as_json:
+        emit_json({"name": name, "url": url, "removed": True})
+        return
     click.echo(f"removed remote {name}")
 
 

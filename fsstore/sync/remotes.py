@@ -72,8 +72,10 @@ def add_remote(store: Store, name: str, location: str, *, replace: bool = False)
 
 def remove_remote(store: Store, name: str) -> None:
     """Forget the remote ``name``; :class:`ReferenceNotFoundError` if there is none."""
-    if name not in remotes(store):
-        raise ReferenceNotFoundError(_unknown(store, name), name)
+    named = remotes(store)
+    if name not in named:
+        known = f"; the remotes are {', '.join(named)}" if named else "; there are none"
+        raise ReferenceNotFoundError(f"no remote named {name!r}{known}", name)
 
     def change(current: bytes | None) -> bytes:
         config = _parse(current, store)
