@@ -342,7 +342,14 @@ class FeatureSet:
         registry = find_registry(FEATURE_ITYPE, store)
         checked = None
         if registry is not None:
+            given = len(pairs)
             pairs, checked = check_features(pairs, registry, strict=strict)
+            if given and not pairs:
+                raise EmptyFeatureSetError(
+                    f"no feature is left to store: none of the {given:,} given is in "
+                    f"{checked.registry}; register them as Features (`fsstore registry add "
+                    "FILE --features`) or store them unvalidated (validate=False, "
+                    "--no-validate)")
         feature_set = cls(pairs, None, name, ordered=ordered, description=description)
         feature_set.report = InputReport(
             len(pairs) + (len(checked.dropped) if checked else 0),

@@ -179,10 +179,12 @@ def read_column(path: str, *, fmt: str | None = None, column: str | None = None,
             )
         return Column("", _lines(data, path))
     if fmt == "parquet":
-        table = _parquet(data, path)
-        stored = _readable_columns(table.schema, path)
+        # The schema first: repeated names are refused before pyarrow reads the table
+        # (it cannot), and then only the chosen column is read.
+        stored = _readable_columns(_parquet(data, path, schema_only=True), path)
         position, chosen = _choose_column(path, [name for name, _ in stored], column, fmt)
         name, field = stored[position]
+        table = _parquet(data, path, columns=[field])
         return Column(name, _parquet_values(table.column(field), path, name), chosen)
     has_header = header and fmt != "10x"
     names, rows = _text_rows(data, path, fmt, has_header, every_name=None)
@@ -290,7 +292,7 @@ def read_header(path: str, *, fmt: str | None = None, dtypes: bool = True) -> He
         )
     if fmt == "parquet":
         schema = _parquet(data, path, schema_only=True)
-        names = _data_columns(schema)
+        names = _data_columns(schema, path)
         return Header([Feature(name, _dtype_of_arrow_field(schema.field(name)))
                        for name in names])
     text = _decode(data, path)
@@ -537,14 +539,15 @@ _PARQUET_FAILURES: Final = (pa.ArrowException, OSError, ValueError, UnicodeDecod
 damaged page decodes to bytes that are not UTF-8 or metadata that is not JSON."""
 
 
-def _parquet(data: bytes, path: str, *, schema_only: bool = False) -> Any:
+def _parquet(data: bytes, path: str, *, schema_only: bool = False,
+             columns: list[str] | None = None) -> Any:
     source = pa.BufferReader(data)
     try:
         if schema_only:
             schema = pq.read_schema(source)
             schema.pandas_metadata  # noqa: B018 (parsed here, so damage is found here)
             return schema
-        table = pq.read_table(source)
+        table = pq.read_table(source, columns=columns)
         # Damage inside a data page can decode to text that is not UTF-8; a full check
         # finds it here rather than wherever the values are first used.
         table.validate(full=True)
@@ -560,7 +563,7 @@ def _damaged_parquet(path: str, error: BaseException) -> UnsupportedFileError:
     )
 
 
-def _data_columns(schema: pa.Schema) -> list[str]:
+def _data_columns(schema: pa.Schema, path: str) -> list[str]:
     """Column names, without the row index pandas stores, refusing repeated names.
 
     These are the columns ``DataFrame.to_parquet`` was given, as ``from_df`` of the frame
@@ -568,7 +571,13 @@ def _data_columns(schema: pa.Schema) -> list[str]:
     """
     index = {field for field, _ in _index_columns(schema)}
     names = [name for name in schema.names if name not in index]
-    _refuse_repeats(names, "the Parquet table")
+    _refuse_repeats(names, path)
+    unnamed = [str(position) for position, name in enumerate(names)
+               if not strip_white_space(name)]
+    if unnamed:
+        raise UnsupportedFileError(
+            f"column {', '.join(unnamed)} (counting from 0) of {path} has no name; "
+            "--header records every column by its name, so name it or drop it")
     return names
 
 
@@ -604,7 +613,7 @@ def _index_columns(schema: pa.Schema) -> list[tuple[str, str]]:
 
 
 def _refuse_repeats(names: list[str], where: str) -> None:
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
     if repeated:
         raise DuplicateColumnError(
             f"{where} has duplicate column names: {', '.join(map(repr, repeated))}; "
@@ -645,17 +654,26 @@ def _choose_column(path: str, names: list[str], column: str | None,
         if len(names) == 1:
             return 0, True
         raise UnsupportedFileError(
-            f"{path} has {len(names):,} columns ({_listed(names)}); choose one with --column, "
-            "or use --header to store the column names themselves"
+            f"{path} has {len(names):,} columns ({_listed(names)}); choose one with --column"
+            + ("" if fmt == "10x" else
+               ", or store the column names themselves (`fsstore add FILE --header`)")
         )
+    if column not in names:
+        # "name:0" and "pos:0" say which of the two a digit means (see the error below).
+        kind, _, rest = column.partition(":")
+        if kind == "name" and rest in names:
+            return names.index(rest), False
+        if kind == "pos" and rest.isdigit() and int(rest) < len(names):
+            return int(rest), False
     by_position = column.isdigit() and int(column) < len(names)
     if column and column in names:
         if by_position and names[int(column)] != column:
             raise UnsupportedFileError(
                 f"--column {column} of {path} is ambiguous: a column is named {column!r} in "
-                f"the first row, and position {column} is column {names[int(column)]!r}; if "
-                "the first row holds values, pass --no-header (then positions count), else "
-                "name another column"
+                f"the first row, and position {column} is column {names[int(column)]!r}; "
+                f"pass --column name:{column} for the column named {column!r}, or --column "
+                f"pos:{column} for position {column} (if the first row holds values, pass "
+                "--no-header too)"
             )
         return names.index(column), False
     if by_position:

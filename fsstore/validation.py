@@ -197,11 +197,16 @@ def validation_error(inspection: Inspection, distinct: int, version: str | None 
         f" --registry-version {shlex.quote(version)}" if version else "")
     argument = (f", organism={organism!r}" if organism else "") + (
         f", version={version!r}" if version else "")
-    advice = (f"see them with `fsstore validate FILE --field {itype}{option}` or "
-              f"fsstore.inspect(values, {itype!r}{argument})")
+    features = itype == "Feature.name"
+    command = f"`fsstore validate FILE --field {itype}{option}`" + (
+        " (--header for a table's columns)" if features else "")
+    advice = f"see them with {command} or fsstore.inspect(values, {itype!r}{argument})"
     if fixable:
         advice += ", apply suggestions with standardize=True (--standardize)"
-    if len(invalid) == distinct:
+    if features:
+        advice += (", register them as Features (`fsstore registry add FILE --features`), "
+                   "or drop them with strict=False (--lenient)")
+    elif len(invalid) == distinct:
         # Nothing validates: another organism or id scheme, more likely than typos.
         advice += (", or, as none of them is in this registry, name their organism "
                    "(organism=, --organism) or store them unvalidated (validate=False, "

@@ -88,6 +88,21 @@ def test_a_column_that_is_both_a_name_and_another_position_is_ambiguous(cli) -> 
     assert "--no-header" in err
 
 
+def test_a_column_named_by_a_digit_is_chosen_with_name_or_pos(cli, tmp_path: Path) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text("x,0,1\nCD8A,CD4,CD3E\n")
+    for column, member in (("name:0", "CD4"), ("pos:0", "CD8A"), ("name:1", "CD3E"),
+                           ("pos:1", "CD4"), ("x", "CD8A")):
+        status, out, err = cli("add", str(table), "--column", column, "--field", "Gene.symbol",
+                               "--json")
+        assert status == 0, err
+        assert cli_json(cli, "show", json.loads(out)["hash"])["members"][0]["name"] == member
+    status, _, err = cli("add", str(table), "--column", "0", "--field", "Gene.symbol")
+    assert status == 4
+    assert "--column name:0" in err
+    assert "--column pos:0" in err
+
+
 def test_a_registry_given_columns_by_position_with_a_header_gets_a_note(cli) -> None:
     status, _, err = cli("registry", "add", str(data_file(ERCC)), "--name", "ERCC",
                          "--version", "1", "--field", "gene_id=0")

@@ -86,6 +86,21 @@ def test_a_repeated_header_is_an_error(tmp_path: Path) -> None:
         read_header_features(str(table))
 
 
+def test_parquet_columns_repeated_or_unnamed_are_refused_as_such(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    repeated = tmp_path / "dup.parquet"
+    pq.write_table(pa.table([pa.array([1]), pa.array([2])], names=["a", "a"]), repeated)
+    for read in (partial(read_values, column="a"), read_header_features):
+        with pytest.raises(DuplicateColumnError, match=r"dup\.parquet has duplicate column"):
+            read(str(repeated))
+    unnamed = tmp_path / "unnamed.parquet"
+    pq.write_table(pa.table([pa.array([1]), pa.array([2])], names=["a", ""]), unnamed)
+    with pytest.raises(UnsupportedFileError, match=r"column 1 .* of .*unnamed\.parquet has no"):
+        read_header_features(str(unnamed))
+
+
 def test_parquet_columns_and_header(tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
     pd.DataFrame({"gene": ["A", "B"], "score": [1.0, 2.0]}).to_parquet(path)

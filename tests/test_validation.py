@@ -226,6 +226,15 @@ def test_from_df_rejects_or_drops_unregistered_columns(features: Store) -> None:
     assert lenient.report.dropped == ("mystery", "Label")
 
 
+def test_features_none_of_which_is_registered_say_how_to_register_them(
+        features: Store) -> None:
+    given = [Feature("mystery", "float"), Feature("other", "int")]
+    with pytest.raises(ValidationError, match=r"registry add FILE --features"):
+        FeatureSet.from_features(given, store=features)
+    with pytest.raises(EmptyFeatureSetError, match=r"none of the 2 given is in Feature v1"):
+        FeatureSet.from_features(given, store=features, strict=False)
+
+
 @pytest.mark.parametrize("strict", [True, False])
 def test_from_df_dtype_disagreement_is_an_error_in_both_modes(features: Store,
                                                               strict: bool) -> None:

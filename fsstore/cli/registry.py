@@ -204,7 +204,8 @@ def _registry_document(store: Store, found: Registry) -> dict[str, Any]:
 @click.option("--field", "--itype", "field", required=True, metavar="REGISTRY.FIELD",
               help="The field to validate against, e.g. Gene.ensembl_gene_id.")
 @click.option("--column", "-c", metavar="COLUMN",
-              help="Column holding the values: a name, or a 0-based position.")
+              help="Column holding the values: a name, or a 0-based position "
+                   "(name:N or pos:N where a column is named by a digit).")
 @click.option("--header", "from_header", is_flag=True,
               help="Validate the table's columns (names and dtypes) against Feature.")
 @click.option("--no-header", is_flag=True, help="The table has no header row.")

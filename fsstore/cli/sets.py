@@ -60,7 +60,8 @@ def init(path: str | None, shared: bool, store_path: str | None, as_json: bool) 
 @click.command()
 @click.argument("source", metavar="FILE")
 @click.option("--column", "-c", metavar="COLUMN",
-              help="Column holding the members: a name, or a 0-based position.")
+              help="Column holding the members: a name, or a 0-based position "
+                   "(name:N or pos:N where a column is named by a digit).")
 @click.option("--header", "from_header", is_flag=True,
               help="Store the table's columns (names and dtypes) as a set of Features.")
 @click.option("--no-header", is_flag=True,
