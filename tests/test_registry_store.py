@@ -15,6 +15,7 @@ from fsstore.errors import (
     CorruptObjectError,
     FeatureDtypeMismatchError,
     InvalidInputError,
+    InvalidNameError,
     RegistryNotFoundError,
     RegistryVersionConflictError,
 )
@@ -81,6 +82,24 @@ def test_several_organisms_need_a_choice(store: Store) -> None:
         store.registry("Gene", organism="rat")
     with pytest.raises(RegistryNotFoundError, match="no registry 'Protein'"):
         store.registry("Protein")
+
+
+def test_versions_of_a_registry_all_name_an_organism_or_none_does(store: Store) -> None:
+    store.register(GENES, name="Gene", organism="human", version="v1")
+    before = snapshot(store.root)
+    with pytest.raises(InvalidInputError, match=r"Gene has versions for human; give this"):
+        store.register(GENES.iloc[:2], name="Gene", version="v2")
+    assert snapshot(store.root) == before  # not even the table was written
+    store.register(GENES, name="ERCC", version="v1")
+    with pytest.raises(InvalidInputError, match=r"ERCC has versions without an organism"):
+        store.register(GENES.iloc[:2], name="ERCC", organism="human", version="v2")
+    assert len(store.registries()) == 2
+
+
+def test_a_version_label_is_one_word(store: Store) -> None:
+    with pytest.raises(InvalidNameError, match=r"contains white space.*'gencode-v48'"):
+        store.register(GENES, name="Gene", organism="human", version="gencode v48")
+    assert store.registries().empty
 
 
 @pytest.mark.parametrize(("fields", "message"), [

@@ -24,6 +24,7 @@ import pyarrow as pa
 from fsstore.errors import (
     AmbiguousRegistryError,
     InvalidInputError,
+    InvalidNameError,
     ReferenceNotFoundError,
     RegistryNotFoundError,
     RegistryVersionConflictError,
@@ -126,15 +127,24 @@ def register(store: Store, source: Any, *, name: str, version: str,
             "Store.register_features(df) (or `fsstore registry add --features FILE`)"
         )
     version = check_name(version, "version")
+    if any(character.isspace() for character in version):
+        raise InvalidNameError(
+            f"version label {version!r} contains white space; labels are one word on the "
+            f"command line, e.g. {'-'.join(version.split())!r}")
     table = build_table(name, organism, table_columns(source, fields, header=header, fmt=fmt))
-    created = store_table(store, table, version)
     info = _info(table, version, description)
+    # Checked before the table is written too, so that a refusal leaves nothing behind.
+    _check_organisms(name, info.organism, {event.get("organism") for event in
+                                           store.index.read(lambda view: _events(view, name))})
+    created = store_table(store, table, version)
 
     def build(view: View) -> list[Event]:
         # A gc whose grace period this call outlived may have removed the table since it
         # was written or found (gc deletes under this same lock): write it again.
         store_table(store, table, version)
-        for event in _events(view, name):
+        events = _events(view, name)
+        _check_organisms(name, info.organism, {event.get("organism") for event in events})
+        for event in events:
             if event.get("organism") == info.organism and event["version"] == version:
                 if event["hash"] == table.hash:
                     return []
@@ -151,6 +161,20 @@ def register(store: Store, source: Any, *, name: str, version: str,
     log.info("registry %s: %s, %s", info.label, "new table" if created else "table existed",
              "version recorded" if recorded else "version already recorded")
     return RegisterOutcome(info, created, recorded, table.dropped)
+
+
+def _check_organisms(name: str, organism: str | None, registered: set[str | None]) -> None:
+    """A registry's versions all name an organism, or none does: else a version without
+    one could never be chosen apart from the others."""
+    named = sorted(item for item in registered if item)
+    if not organism and named:
+        raise InvalidInputError(
+            f"registry {name} has versions for {', '.join(named)}; give this one its "
+            "organism too (organism=, --organism), or register it under another name")
+    if organism and any(not item for item in registered):
+        raise InvalidInputError(
+            f"registry {name} has versions without an organism; register this one without "
+            f"organism={organism!r} (--organism), or under another registry name")
 
 
 def store_table(store: Store, table: RegistryTable, version: str) -> bool:
@@ -245,7 +269,7 @@ def choose_version(store: Store, name: str, organism: str | None = None,
         )
     organisms = list(dict.fromkeys(info.organism for info in candidates))
     if organism is None and len(organisms) > 1:
-        shown = ", ".join(str(item) for item in organisms)
+        shown = ", ".join(item or "no organism" for item in organisms)
         raise AmbiguousRegistryError(
             f"registry {name} is registered for several organisms ({shown}); "
             "choose one with organism= (--organism)",
