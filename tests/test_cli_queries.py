@@ -121,6 +121,21 @@ def test_export_serves_a_copied_dataset_back(cli, tmp_path: Path) -> None:
     assert len(err.strip().splitlines()) == 1
 
 
+def test_exporting_a_dataset_without_stored_bytes_creates_no_file(cli, tmp_path: Path
+                                                                   ) -> None:
+    source = tmp_path / "t.csv"
+    source.write_text("a,b\n1,2\n")
+    linked = cli_json(cli, "link", str(source))
+    target = tmp_path / "back.csv"
+    status, _, err = cli("export", linked["dataset"][:8], str(target))
+    assert status == 3
+    assert "--copy" in err
+    assert not target.exists()
+    assert cli("link", str(source), "--copy")[0] == 0
+    assert cli("export", linked["dataset"][:8], str(target))[0] == 0
+    assert target.read_bytes() == source.read_bytes()
+
+
 def test_a_damaged_copy_is_refused_and_the_advice_given_restores_it(cli, tmp_path: Path
                                                                     ) -> None:
     source = tmp_path / "t.csv"

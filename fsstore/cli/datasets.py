@@ -396,14 +396,21 @@ def export(ref: str, destination: str, store_path: str | None, as_json: bool) ->
     hasher = blake3()
     size = 0
     with contextlib.ExitStack() as stack:
+        # The stored bytes first: a dataset without them creates no DESTINATION.
+        source = stack.enter_context(open_dataset(store, digest))
         target = sys.stdout.buffer if to_stdout else stack.enter_context(
             _created(destination))
-        source = stack.enter_context(open_dataset(store, digest))
-        while chunk := source.read(1 << 20):
-            hasher.update(chunk)
-            target.write(chunk)
-            size += len(chunk)
-        target.flush()
+        try:
+            while chunk := source.read(1 << 20):
+                hasher.update(chunk)
+                target.write(chunk)
+                size += len(chunk)
+            target.flush()
+        except BaseException:
+            if not to_stdout:
+                stack.close()
+                os.unlink(destination)  # a failed export leaves nothing behind
+            raise
     if hasher.hexdigest() != digest:
         if not to_stdout:
             os.unlink(destination)
