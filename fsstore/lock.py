@@ -423,6 +423,9 @@ class StoreLock:
                 who += "; fsstore cannot tell from here whether that process still runs"
         elif unreadable:
             who = f"its holder record {self.marker} is unreadable"
+        elif flock_held(self.path):
+            who = ("a process on this machine holds the lock file and left no holder "
+                   f"record; `fuser -v {self.path}` names it")
         else:
             who = "its holder is unknown"
         return LockTimeoutError(
@@ -458,6 +461,25 @@ def _remove_marker(marker: Path, expected: bytes) -> bool:
             aside.unlink()
 
 
+def flock_held(lock_path: Path) -> bool:
+    """Whether a process holds the ``flock`` of ``lock_path`` (False where there is none)."""
+    if fcntl is None:
+        return False
+    try:
+        descriptor = os.open(lock_path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        return error.errno in _BUSY
+    else:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(descriptor)
+
+
 def break_lock(lock_path: Path, *, force: bool = False) -> Holder | None:
     """Remove the lock marker at ``lock_path``; returns who held it (None if nobody).
 
@@ -470,12 +492,23 @@ def break_lock(lock_path: Path, *, force: bool = False) -> Holder | None:
     except FileNotFoundError:
         return None
     holder = _decode(data)
-    if holder is not None and holder_state(holder) == "alive" and not force:
-        raise LockTimeoutError(
-            f"the store lock {lock_path} is held by {holder.describe()}, which is still "
-            "running on this machine; wait for it or stop it (or pass --force)",
-            str(lock_path),
-        )
+    if holder is not None and holder_state(holder) == "alive":
+        if flock_held(lock_path):
+            # Removing the record would not free the lock: the kernel keeps the flock
+            # until that process ends, and writers keep waiting for it.
+            raise LockTimeoutError(
+                f"the store lock {lock_path} is held by {holder.describe()}, which is still "
+                f"running on this machine and holds the lock file; wait for it or stop it "
+                f"(`kill {holder.pid}`): no unlock can take a lock from a running process",
+                str(lock_path),
+            )
+        if not force:
+            raise LockTimeoutError(
+                f"the store lock {lock_path} names {holder.describe()}, and a process with "
+                "that pid runs on this machine but does not hold the lock file (its pid was "
+                "reused?); pass --force to break the record",
+                str(lock_path),
+            )
     if not _remove_marker(marker, data):
         return None
     log.warning("broke the lock %s held by %s", lock_path,

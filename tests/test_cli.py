@@ -186,3 +186,22 @@ def test_add_of_a_cite_seq_features_file_asks_for_a_feature_type(store_path: Pat
                          store=store_path)
     assert genes["hash"] == reference["hash"]
     assert genes["n"] == 36601
+
+
+def test_commands_run_side_by_side_all_exit_zero(tmp_path: Path) -> None:
+    # pyarrow's thread pools could abort the interpreter's teardown (exit 134) after a
+    # command had succeeded, a few runs in a hundred when several ran at once.
+    store = tmp_path / "store"
+    assert main(["init", str(store)]) == 0
+    members = tmp_path / "members.txt"
+    members.write_text("CD8A\nCD4\ncafé\n")
+    assert main(["add", str(members), "--name", "café", "--store", str(store)]) == 0
+    command = [sys.executable, "-m", "fsstore", "show", "café", "--no-members", "--store",
+               str(store)]
+    statuses = []
+    for _ in range(8):
+        runs = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 text=True) for _ in range(4)]
+        statuses += [(run.wait(timeout=120), run.stderr.read() if run.stderr else "")
+                     for run in runs]
+    assert statuses == [(0, "")] * 32

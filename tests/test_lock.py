@@ -144,14 +144,38 @@ def test_a_reused_pid_does_not_keep_a_dead_holder_alive(lock_path: Path) -> None
         assert read_holder(lock_path)["pid"] == os.getpid()
 
 
-def test_break_lock_refuses_a_running_holder_unless_forced(
+def test_a_running_holder_of_the_lock_file_is_never_broken(
         lock_path: Path, holder: subprocess.Popen[str]) -> None:
-    with pytest.raises(LockTimeoutError, match="still running on this machine"):
-        break_lock(lock_path)
-    broken = break_lock(lock_path, force=True)
-    assert broken is not None
-    assert broken.pid == holder.pid
-    assert read_holder(lock_path) is None
+    for force in (False, True):
+        with pytest.raises(LockTimeoutError, match=f"holds the lock file.*kill {holder.pid}"):
+            break_lock(lock_path, force=force)
+    assert read_holder(lock_path)["pid"] == holder.pid
+
+
+def test_a_running_pid_that_does_not_hold_the_lock_file_is_broken_only_by_force(
+        lock_path: Path) -> None:
+    # A marker naming a running process that holds no flock: a reused pid, or a holder on
+    # a mount without flock. Only a person can tell, so only --force breaks it.
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        fake_marker(lock_path, pid=sleeper.pid)
+        lock_path.touch()
+        with pytest.raises(LockTimeoutError, match="pass --force"):
+            break_lock(lock_path)
+        broken = break_lock(lock_path, force=True)
+        assert broken is not None
+        assert broken.pid == sleeper.pid
+        assert read_holder(lock_path) is None
+    finally:
+        sleeper.kill()
+        sleeper.wait(DEADLINE)
+
+
+def test_a_timeout_without_a_holder_record_says_how_to_find_the_holder(
+        lock_path: Path, holder: subprocess.Popen[str]) -> None:
+    lock_path.with_name("lock.holder").unlink()  # the record gone, the flock still held
+    with pytest.raises(LockTimeoutError, match="fuser -v"):
+        StoreLock(lock_path, timeout=0.3).acquire()
 
 
 def test_break_lock_removes_a_marker_from_another_host(lock_path: Path) -> None:

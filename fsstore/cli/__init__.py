@@ -140,4 +140,20 @@ def _quiet_broken_pipe() -> int:
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    """The ``fsstore`` command: run it, then leave without the interpreter's teardown.
+
+    pyarrow's native thread pools can abort that teardown ("terminate called without an
+    active exception", exit status 134) after a command has done all its work and printed
+    its output, a few runs in a hundred under load. Everything the command wrote is
+    flushed and every file it opened is closed by then, so leaving at once loses nothing.
+    """
+    status = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+        except (OSError, ValueError):
+            pass  # a closed or failing stream: nothing more can be said on it
+    os._exit(status)

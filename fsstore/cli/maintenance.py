@@ -170,7 +170,8 @@ def gc(dry_run: bool, grace: float, store_path: str | None, as_json: bool) -> No
 
 @click.command()
 @click.option("--force", is_flag=True,
-              help="Break the lock even if its holder still runs on this machine.")
+              help="Break a holder record whose pid runs on this machine but does not "
+                   "hold the lock file (a reused pid).")
 @store_option
 @json_option
 def unlock(force: bool, store_path: str | None, as_json: bool) -> None:
