@@ -571,6 +571,9 @@ def _data_columns(schema: pa.Schema, path: str) -> list[str]:
     """
     index = {field for field, _ in _index_columns(schema)}
     names = [name for name in schema.names if name not in index]
+    if not names:
+        raise UnsupportedFileError(f"{path} is a Parquet table without columns: it has no "
+                                   "column names to record")
     _refuse_repeats(names, path)
     unnamed = [str(position) for position, name in enumerate(names)
                if not strip_white_space(name)]
@@ -592,6 +595,9 @@ def _readable_columns(schema: pa.Schema, path: str) -> list[tuple[str, str]]:
     data = [name for name in schema.names if name not in stored]
     columns = [(name if name not in data else field, field) for field, name in index]
     columns += [(name, name) for name in data]
+    if not columns:
+        raise UnsupportedFileError(f"{path} is a Parquet table without columns: it has no "
+                                   "values to read")
     _refuse_repeats([name for name, _ in columns], str(path))
     return columns
 

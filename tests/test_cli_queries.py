@@ -148,6 +148,10 @@ def test_a_damaged_copy_is_refused_and_the_advice_given_restores_it(cli, tmp_pat
     assert status != 0
     assert "fsstore verify --repair" in err
     assert not (tmp_path / "back.csv").exists()
+    status, out, err = cli("export", linked["dataset"][:8], "-")
+    assert status != 0
+    assert out == ""  # nothing of the damaged copy reached standard output
+    assert "the copy is damaged" in err
     status, out, err = cli("verify", "--repair")
     assert status != 0, out  # damage was found (and moved away)
     status, _, err = cli("link", str(source), "--copy")

@@ -101,6 +101,18 @@ def test_parquet_columns_repeated_or_unnamed_are_refused_as_such(tmp_path: Path)
         read_header_features(str(unnamed))
 
 
+def test_a_parquet_table_without_columns_is_refused_as_such(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "nocols.parquet"
+    pq.write_table(pa.table({}), path)
+    for read in (read_values, read_header_features):
+        with pytest.raises(UnsupportedFileError, match=r"nocols\.parquet is a Parquet table "
+                                                       "without columns"):
+            read(str(path))
+
+
 def test_parquet_columns_and_header(tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
     pd.DataFrame({"gene": ["A", "B"], "score": [1.0, 2.0]}).to_parquet(path)

@@ -91,7 +91,16 @@ def feature_type_option(function: F) -> F:
 
 
 def open_store(store_path: str | None) -> Store:
+    refuse_empty_store(store_path)
     return Store(store_path) if store_path else default_store()
+
+
+def refuse_empty_store(store_path: str | None) -> None:
+    """An empty --store is most often a script's unset variable: refuse it rather than
+    fall back to the nearest store, which may be another one."""
+    if store_path is not None and not store_path.strip():
+        raise click.UsageError("--store is empty; give a store folder or URL, or leave the "
+                               "option out to use the nearest .fsstore folder")
 
 
 def short(hash_hex: str) -> str:

@@ -25,6 +25,7 @@ from fsstore.cli.common import (
 )
 from fsstore.dataset import DATASET_FORMATS, detect_dataset_format
 from fsstore.errors import (
+    CorruptObjectError,
     FsstoreError,
     OutputExistsError,
     StorageError,
@@ -260,8 +261,7 @@ def datasets_command(ref: str | None, slot: str | None, history: bool, set_ref: 
       fsstore datasets --shared              sets shared by several datasets
       fsstore datasets pbmc --slot var       the members of a slot
     """
-    if set_ref is not None and member is not None:
-        raise click.UsageError("--set and --member each choose datasets; give one of them")
+    _check_datasets_options(ref, slot, history, set_ref, member, shared)
     store = open_store(store_path)
     if ref is not None:
         _show_dataset(store, ref, slot, history, as_json)
@@ -280,6 +280,28 @@ def datasets_command(ref: str | None, slot: str | None, history: bool, set_ref: 
         print_table(columns, rows)
     else:
         _list_datasets(store, as_json)
+
+
+def _check_datasets_options(ref: str | None, slot: str | None, history: bool,
+                            set_ref: str | None, member: str | None, shared: bool) -> None:
+    """Refuse options that would be ignored: each form of the command takes its own."""
+    if set_ref is not None and member is not None:
+        raise click.UsageError("--set and --member each choose datasets; give one of them")
+    choosers = [name for name, given in (("--set", set_ref is not None),
+                                         ("--member", member is not None),
+                                         ("--shared", shared)) if given]
+    if ref is not None and choosers:
+        raise click.UsageError(f"{choosers[0]} lists datasets; it cannot be used with a "
+                               "dataset REF")
+    if shared and choosers[1:]:
+        raise click.UsageError(f"--shared lists shared sets; {choosers[1]} cannot be used "
+                               "with it")
+    if ref is None and (slot is not None or history):
+        raise click.UsageError(f"{'--slot' if slot is not None else '--history'} shows a "
+                               "dataset: give its REF")
+    if slot is not None and history:
+        raise click.UsageError("--slot lists a slot's members and --history the dataset's "
+                               "link events; give one of them")
 
 
 def _list_datasets(store: Store, as_json: bool) -> None:
@@ -382,8 +404,6 @@ def export(ref: str, destination: str, store_path: str | None, as_json: bool) ->
     """
     from blake3 import blake3
 
-    from fsstore.errors import CorruptObjectError
-
     store = open_store(store_path)
     digest = resolve_dataset(store, ref)
     to_stdout = destination == "-"
@@ -393,6 +413,14 @@ def export(ref: str, destination: str, store_path: str | None, as_json: bool) ->
     if not to_stdout and os.path.exists(destination):
         raise OutputExistsError(f"{destination} exists; choose a new file name, or remove it "
                                 "first", destination)
+    if to_stdout:
+        # Bytes sent to a pipe cannot be taken back: check the copy before sending any.
+        checker = blake3()
+        with open_dataset(store, digest) as source:
+            while chunk := source.read(1 << 20):
+                checker.update(chunk)
+        if checker.hexdigest() != digest:
+            raise _damaged_copy(store, digest, checker.hexdigest())
     hasher = blake3()
     size = 0
     with contextlib.ExitStack() as stack:
@@ -414,18 +442,22 @@ def export(ref: str, destination: str, store_path: str | None, as_json: bool) ->
     if hasher.hexdigest() != digest:
         if not to_stdout:
             os.unlink(destination)
-        where = store.where(dataset_file_key(digest))
-        raise CorruptObjectError(
-            f"the stored bytes of dataset {digest[:12]} ({where}) hash to "
-            f"{hasher.hexdigest()[:12]}: the copy is damaged. Run `fsstore verify --repair` "
-            "(it moves the damaged copy to quarantine), then `fsstore link ORIGINAL --copy` "
-            "to store the original file's bytes again", where, digest)
+        raise _damaged_copy(store, digest, hasher.hexdigest())
     if as_json:
         emit_json({"dataset": digest, "path": os.path.abspath(destination), "bytes": size,
                    "checked": True})
         return
     click.echo(f"wrote {destination} ({size:,} bytes, BLAKE3 {short(digest)} checked)",
                err=to_stdout)
+
+
+def _damaged_copy(store: Store, digest: str, actual: str) -> CorruptObjectError:
+    where = store.where(dataset_file_key(digest))
+    return CorruptObjectError(
+        f"the stored bytes of dataset {digest[:12]} ({where}) hash to {actual[:12]}: the copy "
+        "is damaged. Run `fsstore verify --repair` (it moves the damaged copy to "
+        "quarantine), then `fsstore link ORIGINAL --copy` to store the original file's "
+        "bytes again", where, digest)
 
 
 def _created(destination: str) -> BinaryIO:

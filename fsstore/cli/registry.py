@@ -151,14 +151,19 @@ def registry_ls(registry_name: str | None, store_path: str | None, as_json: bool
 @click.option("--organism", help="Which organism, when several are registered.")
 @click.option("--version", "--registry-version", "version", metavar="LABEL",
               help="Which version [default: the one registered last].")
-@click.option("--head", "head", default=10, show_default=True, metavar="N",
-              help="Records to list (0 for none).")
+@click.option("--head", "head", type=click.IntRange(min=0), metavar="N",
+              help="Records to list (0 for none) [default: 10].")
 @click.option("--all", "show_all", is_flag=True, help="List every record.")
 @store_option
 @json_option
-def registry_show(registry_name: str, organism: str | None, version: str | None, head: int,
-                  show_all: bool, store_path: str | None, as_json: bool) -> None:
+def registry_show(registry_name: str, organism: str | None, version: str | None,
+                  head: int | None, show_all: bool, store_path: str | None,
+                  as_json: bool) -> None:
     """Show a registry version: where it is stored, its fields, and its first records."""
+    if head is not None and show_all:
+        raise click.UsageError("--head lists the first N records and --all every record; "
+                               "give one of them")
+    head = 10 if head is None else head
     store = open_store(store_path)
     found = store.registry(registry_name, organism=organism, version=version)
     # Records are stored in canonical (encoding) order; people read them by identifier.

@@ -17,6 +17,7 @@ from fsstore.cli.common import (
     open_store,
     plural,
     print_table,
+    refuse_empty_store,
     short,
     store_option,
 )
@@ -41,6 +42,7 @@ def init(path: str | None, shared: bool, store_path: str | None, as_json: bool) 
 
     FSSTORE_DIR is not read here: it names a store to use, and creating one is explicit.
     """
+    refuse_empty_store(store_path)
     path = path or store_path or DEFAULT_FOLDER
     existed = (open_backend(path).exists(STORE_FILE) if is_url(path)
                else (Path(path) / STORE_FILE).is_file())
@@ -109,6 +111,10 @@ def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt
       cut -f1 genes.tsv | fsstore add - --field Gene.symbol --name markers
     """
     _check_add_options(from_header, no_header, column, field, set_type)
+    if no_validate and (organism is not None or registry_version is not None):
+        raise click.UsageError(f"{'--organism' if organism is not None else '--registry-version'}"
+                               " chooses the registry to validate against; it cannot be used "
+                               "with --no-validate")
     store = open_store(store_path)
     if from_header and parse_itype(field)[0] == "Feature":
         header = read_header(source, fmt=fmt)

@@ -134,33 +134,37 @@ def register(store: Store, source: Any, *, name: str, version: str,
     table = build_table(name, organism, table_columns(source, fields, header=header, fmt=fmt))
     info = _info(table, version, description)
     # Checked before the table is written too, so that a refusal leaves nothing behind.
-    _check_organisms(name, info.organism, {event.get("organism") for event in
-                                           store.index.read(lambda view: _events(view, name))})
+    store.index.read(lambda view: _recorded_already(view, info))
     created = store_table(store, table, version)
 
     def build(view: View) -> list[Event]:
         # A gc whose grace period this call outlived may have removed the table since it
         # was written or found (gc deletes under this same lock): write it again.
         store_table(store, table, version)
-        events = _events(view, name)
-        _check_organisms(name, info.organism, {event.get("organism") for event in events})
-        for event in events:
-            if event.get("organism") == info.organism and event["version"] == version:
-                if event["hash"] == table.hash:
-                    return []
-                organism_part = f" ({info.organism})" if info.organism else ""
-                raise RegistryVersionConflictError(
-                    f"{name}{organism_part} {version} is already registered with another "
-                    f"table ({event['hash'][:12]}, {event['n']:,} records); versions never "
-                    "change, so register this table under a new version label",
-                    event["hash"],
-                )
-        return [_event(info)]
+        return [] if _recorded_already(view, info) else [_event(info)]
 
     recorded = bool(store.index.commit(build))
     log.info("registry %s: %s, %s", info.label, "new table" if created else "table existed",
              "version recorded" if recorded else "version already recorded")
     return RegisterOutcome(info, created, recorded, table.dropped)
+
+
+def _recorded_already(view: View, info: RegistryInfo) -> bool:
+    """Whether ``info`` is registered already; refuses a label or organism that clashes."""
+    events = _events(view, info.registry)
+    _check_organisms(info.registry, info.organism, {event.get("organism") for event in events})
+    for event in events:
+        if event.get("organism") == info.organism and event["version"] == info.version:
+            if event["hash"] == info.hash:
+                return True
+            organism_part = f" ({info.organism})" if info.organism else ""
+            raise RegistryVersionConflictError(
+                f"{info.registry}{organism_part} {info.version} is already registered with "
+                f"another table ({event['hash'][:12]}, {event['n']:,} records); versions "
+                "never change, so register this table under a new version label",
+                event["hash"],
+            )
+    return False
 
 
 def _check_organisms(name: str, organism: str | None, registered: set[str | None]) -> None:
