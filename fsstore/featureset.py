@@ -153,7 +153,7 @@ class FeatureSet:
         ordered: bool = False,
         description: str | None = None,
     ) -> None:
-        pairs = [_as_pair(feature) for feature in _as_list(features, "features")]
+        pairs = [_as_pair(feature) for feature in _as_list(features, "features", ordered)]
         if type is not None and parse_itype(itype)[0] == "Feature":
             # As in from_values: the type of features given by name alone.
             pairs, type = _typed_features(pairs, normalize_dtype(type)), None
@@ -223,7 +223,7 @@ class FeatureSet:
         ``validate=False`` checks nothing. Sets of ``Feature.name`` take each feature's
         registered dtype.
         """
-        raw = _as_list(values, "values")
+        raw = _as_list(values, "values", ordered)
         present = [_as_text(value) for value in raw if not _is_missing(value)]
         _reject_non_text(present)
         missing = len(raw) - len(present)
@@ -530,7 +530,13 @@ def _as_pair(feature: Feature | tuple[str, str | None] | str) -> tuple[str, str]
     return _as_text(feature), ""
 
 
-def _as_list(values: Any, what: str) -> list[Any]:
+def _as_list(values: Any, what: str, ordered: bool = False) -> list[Any]:
+    if ordered and isinstance(values, set | frozenset):
+        # Their order changes from one process to the next (string hashing is salted), and
+        # with it the hash of an ordered set.
+        raise InvalidInputError(
+            f"an ordered set keeps the order its {what} are given in, and a "
+            f"{type(values).__name__} has none; pass a list (or sorted(...))")
     if isinstance(values, pd.DataFrame):
         # Iterating a DataFrame gives its column names, which would silently become the set.
         raise InvalidInputError(

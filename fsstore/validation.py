@@ -99,13 +99,6 @@ def find_registry(itype: str, store: StoreArgument, organism: str | None = None,
         log.info("store %s has no registry %s; %s values are not validated",
                  target.location, name, itype)
         return None
-    if (organism is not None and not required and version is None
-            and all(info.organism != organism for info in versions)):
-        # Mouse genes in a store with a human Gene registry only: nothing to check them
-        # against, as when there is no registry at all (the command line says so).
-        log.info("store %s has no registry %s for organism %r; %s values are not "
-                 "validated", target.location, name, organism, itype)
-        return None
     registry = load_registry(target, choose_version(target, name, organism, version))
     registry.field_name(field)
     registry.several_organisms = len({info.organism for info in versions}) > 1

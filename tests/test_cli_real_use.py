@@ -55,18 +55,23 @@ def test_a_stored_set_added_again_after_a_registry_is_validated_again(
     assert out.startswith(f"exists {first['hash'][:12]}")
 
 
-def test_genes_of_an_organism_without_a_registry_are_stored_unvalidated(
+def test_genes_of_an_organism_without_a_registry_are_refused_unless_unvalidated(
         cli, mm10: Path) -> None:
     register(cli, V44, "human", "gencode-v44")
     status, _, err = cli("add", str(mm10), "--field", "Gene.ensembl_gene_id")
     assert status == 4
     assert "--organism" in err
     assert "--no-validate" in err
+    for organism in ("mouse", "humam"):  # a registry never made, or a typo
+        status, _, err = cli("add", str(mm10), "--field", "Gene.ensembl_gene_id",
+                             "--organism", organism)
+        assert status == 3
+        assert f"no version for organism {organism!r}" in err
+        assert "--no-validate" in err
     status, out, err = cli("add", str(mm10), "--field", "Gene.ensembl_gene_id",
-                           "--organism", "mouse")
+                           "--no-validate")
     assert status == 0, err
     assert "31,053 members" in out
-    assert "not validated: this store has no Gene registry for organism 'mouse'" in err
 
 
 def test_a_headerless_table_read_by_position_shows_its_first_row_as_the_header(cli) -> None:

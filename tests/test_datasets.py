@@ -392,3 +392,14 @@ def test_datasets_links_and_copied_bytes_travel_with_a_push(store: Store, tmp_pa
     with open_dataset(other, outcome.dataset) as handle:
         assert handle.read() == path.read_bytes()
     assert set(other.find(member="CD8A")["hash"]) == {panel.hash}
+
+
+def test_members_are_looked_up_in_nfc_whatever_the_query_spelling(store: Store) -> None:
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    saved = store.save(FeatureSet([composed, "tea"], name="drinks"))
+    linked = store.link(pd.DataFrame({composed: [1]}), name="menu")
+    holding = {saved.hash, linked.slots[0].hash}
+    for spelling in (composed, decomposed):
+        assert set(store.find(member=spelling)["hash"]) == holding
+        assert store.datasets_of(member=spelling)["name"].tolist() == ["menu"]
+        assert set(store.find(member=spelling.upper(), ignore_case=True)["hash"]) == holding

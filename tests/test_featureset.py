@@ -309,3 +309,12 @@ def test_a_feature_named_with_surrounding_white_space_cannot_be_registered(
         store.register_features([Feature(" a", "int")])
     with pytest.raises(InvalidMemberError, match=r"column name\(s\) begin or end"):
         store.register_features(pd.DataFrame({" a": [1]}))
+
+
+def test_an_ordered_set_is_not_built_from_a_python_set() -> None:
+    # A set's iteration order changes between processes, and with it the hash.
+    for build in (lambda: FeatureSet.from_values({"CD8A", "CD4"}, ordered=True),
+                  lambda: FeatureSet(frozenset({"a", "b"}), ordered=True)):
+        with pytest.raises(InvalidInputError, match="has none; pass a list"):
+            build()
+    assert FeatureSet.from_values({"CD8A", "CD4"}) == FeatureSet(["CD4", "CD8A"])

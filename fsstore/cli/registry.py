@@ -267,8 +267,7 @@ def validate(source: str, field: str, column: str | None, from_header: bool, no_
         raise click.exceptions.Exit(EXIT_NOT_VALID)
 
 
-def describe_report(store: Store, report: Any, itype: str, asked: bool = True,
-                    organism: str | None = None) -> list[str]:
+def describe_report(store: Store, report: Any, itype: str, asked: bool = True) -> list[str]:
     """Lines for standard error about what validation changed in ``fsstore add``.
 
     ``asked`` is False when the user turned validation off (nothing to say then). A set
@@ -282,11 +281,7 @@ def describe_report(store: Store, report: Any, itype: str, asked: bool = True,
         registries = store.registries()
         if not registries.empty:
             registry_name = itype.rpartition(".")[0]
-            if organism is None:
-                lines.append(f"not validated: this store has no {registry_name} registry")
-            else:
-                lines.append(f"not validated: this store has no {registry_name} registry "
-                             f"for organism {organism!r}")
+            lines.append(f"not validated: this store has no {registry_name} registry")
         return lines
     if report.dropped:
         lines.append(f"dropped {len(report.dropped):,} values not in {itype} of "

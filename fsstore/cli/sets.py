@@ -150,7 +150,7 @@ def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt
             description=description, store=store, organism=organism,
             version=registry_version, standardize=standardize, validate=not no_validate)
     outcome = store.put(feature_set)
-    _report_add(store, outcome, as_json, validated=not no_validate, organism=organism)
+    _report_add(store, outcome, as_json, validated=not no_validate)
 
 
 def _check_add_options(from_header: bool, no_header: bool, column: str | None, field: str,
@@ -166,7 +166,7 @@ def _check_add_options(from_header: bool, no_header: bool, column: str | None, f
 
 
 def _report_add(store: Store, outcome: SaveOutcome, as_json: bool,
-                validated: bool = True, organism: str | None = None) -> None:
+                validated: bool = True) -> None:
     feature_set = outcome.feature_set
     report = feature_set.report
     if as_json:
@@ -183,7 +183,7 @@ def _report_add(store: Store, outcome: SaveOutcome, as_json: bool,
                                  "stripped": list(report.stripped)}
         emit_json(document)
         return
-    for line in describe_report(store, report, feature_set.itype, validated, organism):
+    for line in describe_report(store, report, feature_set.itype, validated):
         click.echo(line, err=True)
     if report is not None and report.missing:
         click.echo(f"dropped {plural(report.missing, 'missing value')} of {report.n_input:,}",

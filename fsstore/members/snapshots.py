@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
@@ -58,7 +59,11 @@ class MemberSnapshot:
         return {hash_hex: self._names.get(hash_hex, []) for hash_hex in hashes}
 
     def sets_with_member(self, member: str, *, ignore_case: bool = False) -> pd.DataFrame:
-        """Sets holding ``member`` (exactly, or ignoring case): hash, itype, n, member."""
+        """Sets holding ``member`` (exactly, or ignoring case): hash, itype, n, member.
+
+        ``member`` is compared in Unicode NFC, the form members are stored in.
+        """
+        member = unicodedata.normalize("NFC", member)
         rows = []
         for pack in self.packs:
             if ignore_case:
@@ -76,7 +81,7 @@ class MemberSnapshot:
 
     def overlaps(self, query: Iterable[str], *, itype: str | None = None) -> pd.DataFrame:
         """Every set sharing a member with ``query``: hash, itype, n, shared."""
-        names = sorted(set(query))
+        names = sorted({unicodedata.normalize("NFC", name) for name in query})
         parts = []
         for pack in self.packs:
             rows = pack.sets_of_members(pack.ids_of(names))

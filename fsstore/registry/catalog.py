@@ -285,7 +285,9 @@ def choose_version(store: Store, name: str, organism: str | None = None,
     if not matching:
         raise RegistryNotFoundError(
             f"registry {name} has no version for organism {organism!r}; it is registered "
-            f"for {', '.join(str(item) for item in organisms)}",
+            f"for {', '.join(item or 'no organism' for item in organisms)}. Check the "
+            f"spelling, register a {name} table for {organism!r} (`fsstore registry add`), "
+            "or store the values unvalidated (validate=False, --no-validate)",
             name,
         )
     if version is None:
