@@ -18,7 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fsstore.canonical import CanonicalSet
-from fsstore.errors import EmptyFeatureSetError, IncompatibleSetsError, preview
+from fsstore.errors import (
+    EmptyFeatureSetError,
+    IncompatibleSetsError,
+    InvalidInputError,
+    preview,
+)
 from fsstore.featureset import FeatureSet
 from fsstore.index import View
 from fsstore.names import check_name
@@ -41,10 +46,14 @@ class SetDiff:
     """``(name, dtype in a, dtype in b)`` for features whose dtype differs."""
     common: int
     """Members in both, with the same dtype."""
+    order: str | None = None
+    """How the order differs, for sets of which at least one is ordered: ``"reordered"``
+    (both ordered, the common members in another order), ``"now ordered"`` or ``"no longer
+    ordered"``; None when it does not."""
 
     @property
     def same(self) -> bool:
-        return not (self.added or self.removed or self.changed)
+        return not (self.added or self.removed or self.changed or self.order)
 
 
 def union(*sets: FeatureSet, name: str | None = None) -> FeatureSet:
@@ -85,6 +94,7 @@ def difference(first: FeatureSet, *others: FeatureSet, name: str | None = None) 
 
 def diff(a: FeatureSet, b: FeatureSet) -> SetDiff:
     """What changed from ``a`` to ``b`` (of the same itype; dtypes compared per feature)."""
+    _check_sets((a, b), "diff")
     if a.itype != b.itype:
         raise IncompatibleSetsError(
             f"cannot diff a {a.itype} set with a {b.itype} set; they hold different things")
@@ -96,7 +106,18 @@ def diff(a: FeatureSet, b: FeatureSet) -> SetDiff:
                     for member in sorted(old.keys() & new.keys())
                     if old[member] != new[member])
     common = sum(1 for member in old.keys() & new.keys() if old[member] == new[member])
-    return SetDiff(added, removed, changed, common)
+    return SetDiff(added, removed, changed, common, _order_change(a, b))
+
+
+def _order_change(a: FeatureSet, b: FeatureSet) -> str | None:
+    if a.ordered != b.ordered:
+        return "now ordered" if b.ordered else "no longer ordered"
+    if not a.ordered:
+        return None
+    shared = set(a.member_names) & set(b.member_names)
+    before = [name for name in a.member_names if name in shared]
+    after = [name for name in b.member_names if name in shared]
+    return "reordered" if before != after else None
 
 
 def union_stored(store: Store, refs: Sequence[str], name: str | None = None) -> FeatureSet:
@@ -108,6 +129,9 @@ def union_stored(store: Store, refs: Sequence[str], name: str | None = None) -> 
     """
     from fsstore.members import snapshot
 
+    if isinstance(refs, str) or not all(isinstance(ref, str) for ref in refs):
+        raise InvalidInputError("refs is a list of set names or hash prefixes, e.g. "
+                                "Store.union(['pbmc-var', '874b04'])")
     known = store.index.read(_kinds)
     # A full hash the index records is that set; anything else (names, prefixes) resolves.
     hashes = list(dict.fromkeys(ref if ref in known else store.resolve(ref) for ref in refs))
@@ -155,7 +179,17 @@ def _kinds(view: View) -> dict[str, tuple[str, str | None]]:
         strict=True)}
 
 
+def _check_sets(sets: Sequence[object], operation: str) -> None:
+    for given in sets:
+        if not isinstance(given, FeatureSet):
+            raise InvalidInputError(
+                f"{operation} takes FeatureSets as arguments ({operation}(a, b, ...), or "
+                f"{operation}(*sets) for a list), not {type(given).__name__}; for stored sets "
+                "by name use Store.union(names)")
+
+
 def _common_kind(sets: Sequence[FeatureSet], operation: str) -> tuple[str, str | None]:
+    _check_sets(sets, operation)
     if not sets:
         raise EmptyFeatureSetError(f"a {operation} needs at least one set; none were given")
     kinds = {(feature_set.itype, feature_set.type) for feature_set in sets}

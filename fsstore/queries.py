@@ -73,8 +73,16 @@ def similar(store: Store, query: FeatureSet | str | Iterable[str], *,
     Jaccard (by containment when only that threshold is given), then by hash.
     """
     for label, value in (("min_jaccard", min_jaccard), ("min_containment", min_containment)):
-        if value is not None and not 0.0 <= value <= 1.0:
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInputError(f"{label} must be a number between 0 and 1, not "
+                                    f"{type(value).__name__} {value!r}")
+        if not 0.0 <= value <= 1.0:
             raise InvalidInputError(f"{label} must be between 0 and 1, not {value}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or limit < 1):
+        raise InvalidInputError(f"limit must be a whole number of at least 1, not {limit!r}")
     if min_jaccard is None and min_containment is None:
         min_jaccard = DEFAULT_MIN_JACCARD
     own_hash, names, query_itype = _query_members(store, query)

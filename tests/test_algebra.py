@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from fsstore import FeatureSet
 from fsstore.algebra import diff, difference, intersection, union
-from fsstore.errors import EmptyFeatureSetError, IncompatibleSetsError
+from fsstore.errors import EmptyFeatureSetError, IncompatibleSetsError, InvalidInputError
 
 MEMBERS = st.sets(st.sampled_from([f"G{i}" for i in range(40)]), min_size=1, max_size=25)
 
@@ -82,3 +82,28 @@ def test_an_ordered_union_is_an_unordered_set() -> None:
     ordered = FeatureSet.from_values(["B", "A"], field="Gene.symbol", ordered=True)
     assert not union(ordered, genes(["C"])).ordered
     assert union(ordered, genes(["C"])).member_names == ("A", "B", "C")
+
+
+def test_order_changes_are_part_of_a_diff() -> None:
+    ba = FeatureSet(["b", "a"], ordered=True)
+    ab = FeatureSet(["a", "b"], ordered=True)
+    plain = FeatureSet(["a", "b"])
+    assert diff(ba, ab).order == "reordered"
+    assert not diff(ba, ab).same
+    assert diff(ba, plain).order == "no longer ordered"
+    assert diff(plain, ab).order == "now ordered"
+    assert diff(ab, FeatureSet(["a", "c", "b"], ordered=True)).order is None
+    assert diff(plain, FeatureSet(["b", "a"])).same
+
+
+def test_wrong_arguments_to_the_algebra_are_input_errors(store) -> None:
+    a, b = FeatureSet(["a"]), FeatureSet(["b"])
+    for call in (lambda: union([a, b]), lambda: union("two", "two"),  # type: ignore[arg-type]
+                 lambda: diff(a, ["b"])):  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError, match="takes FeatureSets"):
+            call()
+    assert union(*[a, b]).member_names == ("a", "b")
+    with pytest.raises(InvalidInputError, match="list of set names"):
+        store.union("big")
+    with pytest.raises(InvalidInputError, match="min_jaccard must be a number"):
+        store.similar(["a"], min_jaccard="0.5")

@@ -135,6 +135,7 @@ def diff_command(a: str, b: str, summary: bool, store_path: str | None,
                             changed=[{"name": name, "a": old, "b": new}
                                      for name, old, new in changes.changed])
         document["common"] = changes.common
+        document["order"] = changes.order
         emit_json(document)
         return
     if not summary:
@@ -145,4 +146,5 @@ def diff_command(a: str, b: str, summary: bool, store_path: str | None,
             click.echo("\n".join(lines))
     click.echo(f"{short(first.hash)} -> {short(second.hash)}: {len(changes.added):,} added, "
                f"{len(changes.removed):,} removed, {len(changes.changed):,} changed, "
-               f"{changes.common:,} in common")
+               f"{changes.common:,} in common"
+               + (f"; order: {changes.order}" if changes.order else ""))
