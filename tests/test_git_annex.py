@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from fsstore import FeatureSet, ReferenceNotFoundError, Store
+from fsstore.integrity.verify import verify
 from fsstore.manifest import manifest_key
 from tests.test_sync import assert_intact, event_ids, reference
 
 DEADLINE = 120
 GITATTRIBUTES = "* annex.largefiles=nothing\n.fsstore/objects/** annex.largefiles=anything\n"
-GITIGNORE = ".fsstore/index/lock\n.fsstore/index/lock.holder\n.fsstore-tmp-*\n"
+GITIGNORE = ".fsstore/derived/\n.fsstore/index/*lock*\n.fsstore-tmp-*\n"  # as the README
 
 
 def annex_environment() -> dict[str, str]:
@@ -68,6 +69,7 @@ def test_a_store_round_trips_between_two_git_annex_clones(tmp_path: Path, grch38
     tracked = git(ana_repo, "ls-files").stdout.split()
     assert ".fsstore/index/journal/0000000000000001.json" in tracked
     assert ".fsstore/fsstore.json" in tracked
+    assert not [path for path in tracked if "lock" in path or "/derived/" in path]
     assert not git(ana_repo, "annex", "find", ".fsstore/index").stdout.strip()
 
     git(tmp_path, "clone", "-q", str(ana_repo), "bob")
@@ -76,6 +78,11 @@ def test_a_store_round_trips_between_two_git_annex_clones(tmp_path: Path, grch38
     bob = Store(bob_repo / ".fsstore")
     with pytest.raises(ReferenceNotFoundError, match="run `git annex get"):
         bob.get("GRCh38-2020-A")
+    with pytest.raises(ReferenceNotFoundError, match="run `git annex get"):
+        bob.find(member="ENSG00000243485")
+    missing = verify(bob).errors
+    assert [finding.problem for finding in missing] == ["missing"]
+    assert "git annex get" in missing[0].detail
     git(bob_repo, "annex", "get", ".fsstore/objects")
     assert bob.get("GRCh38-2020-A").member_names == human.member_names
     assert_intact(bob)

@@ -42,6 +42,7 @@ from fsstore.integrity.kinds import (
 )
 from fsstore.quarantine import QUARANTINE_PREFIX, unrecovered_losses
 from fsstore.store import Store
+from fsstore.stored_manifests import is_dangling
 
 __all__ = ["DEFAULT_GRACE", "KNOWN_INDEX_FILES", "Progress", "verify"]
 
@@ -363,11 +364,19 @@ def _check_index(report: Report, store: Store, present: dict[str, set[str]],
     for name, digests in referenced.items():
         kind = OBJECT_KINDS[name]
         for digest in sorted(digests - present[name]):
-            if store.backend.exists(kind.key_of(digest)):
+            key = kind.key_of(digest)
+            if store.backend.exists(key):
                 # Written, with the event that refers to it, after the objects were listed
                 # (a save running alongside): not missing, and checked by the next verify.
                 continue
-            report.add("missing", kind.key_of(digest),
+            if is_dangling(store.backend, key):
+                path = store.backend.local_path(key)
+                report.add("missing", key,
+                           f"the index refers to {name} {digest}, whose file is a link to "
+                           f"content that is not here; if the store lives in git-annex, run "
+                           f"`git annex get {path}` (DVC: `dvc pull`)", kind=name)
+                continue
+            report.add("missing", key,
                        f"the index refers to {name} {digest} but its file is missing; "
                        "restore it from a copy of the store (`fsstore pull`)", kind=name)
         for digest in sorted(valid[name] - digests) if not unreadable else ():

@@ -19,7 +19,7 @@ from fsstore.errors import CorruptObjectError
 from fsstore.index import View
 from fsstore.manifest import decode_manifest, manifest_key
 from fsstore.members.pack import Pack, build_pack
-from fsstore.stored_manifests import lost_manifest, manifest_source
+from fsstore.stored_manifests import manifest_source, missing_manifest
 
 if TYPE_CHECKING:
     from fsstore.members.snapshots import MemberSnapshot
@@ -79,5 +79,5 @@ def read_manifest(store: Store, hash_hex: str) -> CanonicalSet:
     except (FileNotFoundError, CorruptObjectError):
         if store.backend.exists(key):
             raise
-        raise lost_manifest(hash_hex, where, hash_hex) from None
+        raise missing_manifest(store.backend, hash_hex, key, hash_hex, where) from None
     return canonical
