@@ -156,6 +156,26 @@ def test_an_unreachable_endpoint_is_a_storage_error_naming_the_endpoint() -> Non
         list(backend.list("objects"))
 
 
+@pytest.mark.parametrize("message", [
+    "Generic S3 error: Error performing PUT http://169.254.169.254/latest/api/token in 1.6ms "
+    "- Server returned non-2xx status code: 403 Forbidden",
+    "Generic GCS error: Error performing token request: Error performing GET "
+    "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/",
+])
+def test_missing_credentials_are_named_with_the_variables_to_set(message: str) -> None:
+    # What obstore says when the environment has no credentials and it asks the metadata
+    # service of a cloud machine instead (this machine is none).
+    pytest.importorskip("obstore", reason="obstore is not installed (pip install -e '.[test]')")
+    from fsstore.backend.object_store import ObjectStoreBackend
+
+    backend = ObjectStoreBackend("s3://bucket/prefix", options={"region": "us-east-1"})
+    error = backend._failure(RuntimeError(message), "fsstore.json", "read")
+    assert isinstance(error, StorageError)
+    assert str(error).startswith("cannot read s3://bucket/prefix/fsstore.json: no credentials "
+                                 "were found")
+    assert "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in str(error)
+
+
 def test_a_store_behind_an_unreachable_endpoint_is_not_called_damaged(
         monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("obstore", reason="obstore is not installed (pip install -e '.[test]')")

@@ -27,6 +27,7 @@ import io
 import logging
 import os
 import random
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -71,6 +72,9 @@ _CONNECTION_MARKERS: Final = ("error sending request", "kind: connect", "connect
                               "connection refused", "dns error", "kind: timeout",
                               "operation timed out")
 """How obstore (reqwest, hyper) words a failure to reach the service, in lower case."""
+_METADATA_SERVICE: Final = re.compile(
+    r"169\.254\.169\.254|metadata\.google\.internal|computeMetadata|/metadata/identity")
+"""Where clients look for a cloud machine's credentials when the environment has none."""
 _SERVICES: Final = {"s3": "Amazon S3", "s3a": "Amazon S3", "gs": "Google Cloud Storage"}
 
 
@@ -312,6 +316,12 @@ class ObjectStoreBackend(Backend):
                       "AZURE_STORAGE_ACCOUNT_KEY) and the bucket's permissions")
         elif _bucket_missing(error):
             reason = "the bucket does not exist; create it with your provider's tools"
+        elif _no_credentials(error):
+            reason = ("no credentials were found (the client fell back to asking a cloud "
+                      "machine's metadata service, which is not here); set them in the "
+                      "environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for s3://, "
+                      "GOOGLE_SERVICE_ACCOUNT for gs://, AZURE_STORAGE_ACCOUNT_NAME and "
+                      "AZURE_STORAGE_ACCOUNT_KEY for az://")
         elif _unreachable(error):
             return self._unreachable_error(action, where)
         else:
@@ -423,6 +433,11 @@ def _endpoint_of(scheme: str, config: dict[str, Any]) -> str:
 def _bucket_missing(error: Exception) -> bool:
     text = str(error)
     return "NoSuchBucket" in text or "bucket does not exist" in text.lower()
+
+
+def _no_credentials(error: Exception) -> bool:
+    """Whether the client, finding no credentials, asked an instance metadata service."""
+    return _METADATA_SERVICE.search(str(error)) is not None
 
 
 def _unreachable(error: Exception) -> bool:
