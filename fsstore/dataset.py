@@ -57,6 +57,7 @@ from fsstore.errors import (
     InvalidSlotError,
     MissingDependencyError,
     UnsupportedFileError,
+    first_line,
 )
 from fsstore.featureset import FeatureSet
 from fsstore.readers import (
@@ -236,10 +237,9 @@ def _write_object(write: Callable[[str], object], target: str, kind: str) -> Non
     except MemoryError:
         raise
     except Exception as error:  # noqa: BLE001  # anndata raises many types, IORegistryError...
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise UnsupportedFileError(
             f"cannot write this {kind} object to a file to register it: "
-            f"{type(error).__name__}: {first_line}; convert the columns it cannot write "
+            f"{type(error).__name__}: {first_line(error)}; convert the columns it cannot write "
             "(for example datetime obs columns to strings) and link it again") from None
 
 

@@ -55,6 +55,12 @@ def preview(values: Sequence[object], limit: int = 5) -> str:
     return f"{shown}, ... ({more:,} more)" if more > 0 else shown
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message, or its type's name if it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def shorten(text: str, limit: int = 80) -> str:
     """``text``, cut to ``limit`` characters with an ellipsis, for messages."""
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -47,7 +47,7 @@ import pyarrow.parquet as pq
 
 from fsstore.canonical import strip_white_space
 from fsstore.dtypes import dtype_of_pandas_dtype, dtype_of_series
-from fsstore.errors import DuplicateColumnError, UnsupportedFileError
+from fsstore.errors import DuplicateColumnError, UnsupportedFileError, first_line
 from fsstore.featureset import Feature
 
 __all__ = [
@@ -310,7 +310,7 @@ def read_header(path: str, *, fmt: str | None = None, dtypes: bool = True) -> He
                             sep=separator, header=None, names=names, keep_default_na=False,
                             na_values=["", *MISSING], skipinitialspace=True, index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
-        raise UnsupportedFileError(f"cannot read {path} as {fmt}: {_first_line(error)}") from None
+        raise UnsupportedFileError(f"cannot read {path} as {fmt}: {first_line(error)}") from None
     if frame.empty:
         raise UnsupportedFileError(
             f"{path} has a header row and no data rows, so the dtypes of its columns cannot "
@@ -558,7 +558,7 @@ def _parquet(data: bytes, path: str, *, schema_only: bool = False,
 
 def _damaged_parquet(path: str, error: BaseException) -> UnsupportedFileError:
     return UnsupportedFileError(
-        f"cannot read {path} as Parquet ({type(error).__name__}: {_first_line(error)}); "
+        f"cannot read {path} as Parquet ({type(error).__name__}: {first_line(error)}); "
         "the file is damaged or not Parquet: write it again from its source"
     )
 
@@ -783,5 +783,3 @@ def _decode(data: bytes, path: str, *, partial: bool = False) -> str:
         ) from None
 
 
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

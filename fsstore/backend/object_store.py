@@ -44,6 +44,7 @@ from fsstore.errors import (
     StoreUnreachableError,
     StoreURLError,
     UpdateConflictError,
+    first_line,
 )
 
 if TYPE_CHECKING:
@@ -308,7 +309,6 @@ class ObjectStoreBackend(Backend):
     def _failure(self, error: Exception, key: str, action: str) -> FsstoreError:
         exceptions = _obstore().exceptions
         where = f"{self.url}/{key}" if key else self.url
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         log.debug("%s of %s failed: %r", action, where, error)
         if isinstance(error, exceptions.PermissionDeniedError | exceptions.UnauthenticatedError):
             reason = ("access denied; check the credentials in the environment "
@@ -325,7 +325,7 @@ class ObjectStoreBackend(Backend):
         elif _unreachable(error):
             return self._unreachable_error(action, where)
         else:
-            reason = f"{type(error).__name__}: {first_line[:300]}"
+            reason = f"{type(error).__name__}: {first_line(error)[:300]}"
         return StorageError(f"cannot {action} {where}: {reason}", where)
 
     def _unreachable_error(self, action: str, where: str) -> StoreUnreachableError:
@@ -416,8 +416,7 @@ def _open_store(url: str, scheme: str, config: dict[str, Any],
         store: ObjectStore = obstore.store.from_url(url, config=config, client_options=client,
                                                     retry_config=retry)
     except Exception as error:  # noqa: BLE001 obstore reports bad options with several types
-        first_line = (str(error).strip().splitlines() or [""])[0]
-        raise StoreURLError(f"cannot open {url}: {first_line}; check the URL and its "
+        raise StoreURLError(f"cannot open {url}: {first_line(error)}; check the URL and its "
                             "options (see the README's object-store section)") from None
     return store
 

@@ -110,11 +110,8 @@ def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt
       fsstore add table.csv --header --name my-table-columns
       cut -f1 genes.tsv | fsstore add - --field Gene.symbol --name markers
     """
-    _check_add_options(from_header, no_header, column, field, set_type)
-    if no_validate and (organism is not None or registry_version is not None):
-        raise click.UsageError(f"{'--organism' if organism is not None else '--registry-version'}"
-                               " chooses the registry to validate against; it cannot be used "
-                               "with --no-validate")
+    _check_add_options(from_header, no_header, column, field, set_type, no_validate,
+                       organism, registry_version)
     store = open_store(store_path)
     if from_header and parse_itype(field)[0] == "Feature":
         header = read_header(source, fmt=fmt)
@@ -154,7 +151,12 @@ def add(source: str, column: str | None, from_header: bool, no_header: bool, fmt
 
 
 def _check_add_options(from_header: bool, no_header: bool, column: str | None, field: str,
-                       set_type: str | None) -> None:
+                       set_type: str | None, no_validate: bool, organism: str | None,
+                       registry_version: str | None) -> None:
+    if no_validate and (organism is not None or registry_version is not None):
+        raise click.UsageError(f"{'--organism' if organism is not None else '--registry-version'}"
+                               " chooses the registry to validate against; it cannot be used "
+                               "with --no-validate")
     if from_header and no_header:
         raise click.UsageError("--header reads the header row; it cannot be used with "
                                "--no-header")

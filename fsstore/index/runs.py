@@ -29,7 +29,7 @@ from blake3 import blake3
 
 from fsstore.backend import Backend
 from fsstore.commit_ranges import folder_range, new_folder
-from fsstore.errors import IndexCorruptError
+from fsstore.errors import IndexCorruptError, first_line
 from fsstore.index.cache import CACHE
 from fsstore.index.events import KINDS, EventKind, Projection
 
@@ -260,7 +260,7 @@ class _RunFile:
         except FileNotFoundError:
             raise
         except (OSError, pa.ArrowException) as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            reason = first_line(error)
             raise IndexCorruptError(
                 f"index file {self.backend.url}/{self.key} cannot be read ({reason}); it is "
                 "damaged: run `fsstore verify --repair` to rebuild the index from the rest",
